@@ -1,0 +1,103 @@
+/**
+ * The processor complex: the VM's one WebAssembly.Memory (hart state + RAM), the generated
+ * interpreter instantiated against it, and the harts' host-side halves.
+ */
+import type { Bus } from '../memory/bus.js';
+import { ALL_INSNS } from '../isa/index.js';
+import { generateInterpreter } from './interp/generate.js';
+import { Hart, type HartEnv } from './hart.js';
+import { HARTS_BASE, HART_STRIDE, MAX_HARTS, RAM_OFFSET } from './layout.js';
+import { Views } from './state.js';
+
+export interface CpuOptions {
+  ramBytes: number;
+  harts: number;
+  bus: Bus;
+  /** mtime source in 10 MHz ticks; defaults to the host's monotonic clock. */
+  mtime?: () => number;
+}
+
+const PAGE = 65536;
+let compiled: { pages: number; module: WebAssembly.Module } | undefined;
+
+/** The interpreter depends only on the memory size; compile once per size and reuse. */
+async function interpreterFor(pages: number): Promise<WebAssembly.Module> {
+  if (compiled?.pages !== pages) compiled = { pages, module: await WebAssembly.compile(generateInterpreter(ALL_INSNS, pages)) };
+  return compiled.module;
+}
+
+export class Cpu {
+  readonly memory: WebAssembly.Memory;
+  readonly views: Views;
+  readonly ram: Uint8Array;
+  readonly harts: Hart[] = [];
+  onEcall?: (hart: Hart) => boolean;
+  private stopFlag = false;
+  private runFn!: (hb: number, budget: number) => number;
+  /** The hart run() executes. */
+  current = 0;
+
+  private constructor(readonly opts: CpuOptions) {
+    if (opts.harts < 1 || opts.harts > MAX_HARTS) throw new RangeError(`harts must be 1..${MAX_HARTS}`);
+    const pages = Math.ceil((RAM_OFFSET + opts.ramBytes) / PAGE);
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.views = new Views(this.memory, opts.ramBytes);
+    this.ram = new Uint8Array(this.memory.buffer, RAM_OFFSET, opts.ramBytes);
+    const t0 = performance.now();
+    const env: HartEnv = {
+      v: this.views,
+      bus: opts.bus,
+      mtime: opts.mtime ?? (() => Math.floor((performance.now() - t0) * 10_000)),
+      onEcall: h => this.onEcall?.(h) ?? false,
+      fp: () => 1,
+    };
+    for (let i = 0; i < opts.harts; i++) this.harts.push(new Hart(i, env));
+  }
+
+  static async create(opts: CpuOptions): Promise<Cpu> {
+    const cpu = new Cpu(opts);
+    const module = await interpreterFor(cpu.memory.buffer.byteLength / PAGE);
+    const at = (hb: number): Hart => cpu.harts[(hb - HARTS_BASE) / HART_STRIDE];
+    const instance = await WebAssembly.instantiate(module, {
+      env: { mem: cpu.memory },
+      host: {
+        fetchSlow: (hb: number) => at(hb).fetchSlow(),
+        loadSlow: (hb: number, kind: number) => at(hb).loadSlow(kind),
+        storeSlow: (hb: number, size: number) => at(hb).storeSlow(size),
+        ramAddrSlow: (hb: number, access: number) => at(hb).ramAddrSlow(access),
+        exec: (hb: number, unit: number, op: number, insn: number) => at(hb).exec(unit, op, insn),
+        trap: (hb: number, cause: number) => at(hb).trapFromCode(cause),
+      },
+    });
+    cpu.runFn = instance.exports.run as (hb: number, budget: number) => number;
+    for (const h of cpu.harts) h.reset(0x8000_0000);
+    return cpu;
+  }
+
+  hart(i: number): Hart { return this.harts[i]; }
+
+  get stopped(): boolean { return this.stopFlag; }
+  set stopped(v: boolean) {
+    this.stopFlag = v;
+    if (v) for (const h of this.harts) h.requestExit();
+  }
+
+  /** Runs hart `hart` for at most `budget` instructions (fewer if it stops, waits or a device needs the host). */
+  step(hart: number, budget: number): void {
+    const h = this.harts[hart];
+    h.clearExit();
+    this.runFn(h.hb, budget);
+  }
+
+  /** Runs the current hart until `budget` instructions have run or `stopped` is set (tests, tools). */
+  run(budget: number): void {
+    const h = this.harts[this.current];
+    let left = budget;
+    while (left > 0 && !this.stopFlag) {
+      const before = h.instret();
+      this.step(this.current, Math.min(left, 1_000_000));
+      h.takeInterrupt();
+      left -= Math.max(1, h.instret() - before);
+    }
+  }
+}

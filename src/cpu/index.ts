@@ -1,0 +1,3 @@
+export { Cpu, type CpuOptions } from './cpu.js';
+export { Hart } from './hart.js';
+export * from './layout.js';

@@ -1,0 +1,6 @@
+/** The whole RV64GC instruction table: every row the interpreter, JIT and disassembler are built from. */
+import { RV64_INSNS, type Row } from './rv64.js';
+import { RVC_INSNS } from './rvc.js';
+
+export const ALL_INSNS: readonly Row[] = [...RV64_INSNS, ...RVC_INSNS];
+export type { Row } from './rv64.js';
