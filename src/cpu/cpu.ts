@@ -8,6 +8,7 @@ import { generateInterpreter } from './interp/generate.js';
 import { Hart, type HartEnv } from './hart.js';
 import { HARTS_BASE, HART_STRIDE, MAX_HARTS, RAM_OFFSET } from './layout.js';
 import { Views } from './state.js';
+import { fpExecute } from './fpu/execute.js';
 
 export interface CpuOptions {
   ramBytes: number;
@@ -49,7 +50,7 @@ export class Cpu {
       bus: opts.bus,
       mtime: opts.mtime ?? (() => Math.floor((performance.now() - t0) * 10_000)),
       onEcall: h => this.onEcall?.(h) ?? false,
-      fp: () => 1,
+      fp: (hb, op, insn) => fpExecute(this.views, hb, op, insn),
     };
     for (let i = 0; i < opts.harts; i++) this.harts.push(new Hart(i, env));
   }
@@ -94,10 +95,10 @@ export class Cpu {
     const h = this.harts[this.current];
     let left = budget;
     while (left > 0 && !this.stopFlag) {
-      const before = h.instret();
-      this.step(this.current, Math.min(left, 1_000_000));
+      const n = Math.min(left, 1_000_000);
+      this.step(this.current, n);
       h.takeInterrupt();
-      left -= Math.max(1, h.instret() - before);
+      left -= n;
     }
   }
 }

@@ -215,17 +215,18 @@ export function generateInterpreter(rows: readonly Row[], memoryPages: number): 
   const helpers = emitHelpers(m);
   const runIdx = m.declareFunction({ params: [T.I32, T.I32], results: [T.I32] }, 'run');
   const b = new Code({ params: [T.I32, T.I32], results: [T.I32] }, ['hb', 'budget']);
-  for (const [n, t] of [['pc', T.I64], ['npc', T.I64], ['icount', T.I64], ['limit', T.I64], ['imm', T.I64], ['a', T.I64],
+  for (const [n, t] of [['pc', T.I64], ['npc', T.I64], ['icount', T.I64], ['imm', T.I64], ['a', T.I64],
     ['v', T.I64], ['vpn', T.I64], ['t0', T.I64], ['t1', T.I64], ['t2', T.I64], ['insn', T.I32], ['ent', T.I32],
-    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['u0', T.I32], ['u1', T.I32]] as const) b.local(n, t);
+    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['u0', T.I32], ['u1', T.I32], ['steps', T.I32]] as const) b.local(n, t);
   const e = new InterpEmit(b, helpers);
 
   b.get('hb').mem(Op.I64Load, H.PC).set('pc');
-  b.get('hb').mem(Op.I64Load, H.INSTRET).tee('icount').get('budget').op(Op.I64ExtendI32U).op(Op.I64Add).set('limit');
+  b.get('hb').mem(Op.I64Load, H.INSTRET).set('icount');
   b.loop('top');
   b.block('done');
   // Leave when the budget is spent or the host asked (interrupt, WFI, device event).
-  b.get('icount').get('limit').op(Op.I64GeU).get('hb').mem(Op.I32Load, H.EXIT).op(Op.I32Or).if();
+  // Traps count against the budget too, so a trap storm still returns to the host.
+  b.get('steps').i32(1).op(Op.I32Add).tee('steps').get('budget').op(Op.I32GtU).get('hb').mem(Op.I32Load, H.EXIT).op(Op.I32Or).if();
   b.get('hb').get('pc').mem(Op.I64Store, H.PC);
   b.get('hb').get('icount').mem(Op.I64Store, H.INSTRET);
   b.i32(0).return();
