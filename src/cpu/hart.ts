@@ -225,7 +225,9 @@ export class Hart {
     const oldLo = out.lo, oldHi = out.hi;
     if (write) {
       const kind = op & 3;
-      const lo = kind === 1 ? srcLo : kind === 2 ? oldLo | srcLo : oldLo & ~srcLo;
+      // Read-modify-write of mip/sip acts on the software-written bits, not on device lines (priv spec, mip.SEIP).
+      const baseLo = n === Csr.mip || n === Csr.sip ? s.csrLo(Csr.mip) : oldLo;
+      const lo = kind === 1 ? srcLo : kind === 2 ? baseLo | srcLo : baseLo & ~srcLo;
       const hi = kind === 1 ? srcHi : kind === 2 ? oldHi | srcHi : oldHi & ~srcHi;
       if (!writeCsr(this, n, lo, hi)) return this.illegal(insn);
     }

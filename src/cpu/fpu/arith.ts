@@ -132,6 +132,14 @@ export function fma(a: number, b: number, c: number, dbl: boolean): number {
   if (h === 0 && l === 0) return ctx.rm === Rm.RDN ? -0 : 0;
   const r = Math.fround(h);
   if (l === 0 && r === h) return h;
+  if (ctx.rm === Rm.RNE) {
+    // RN24(h) is RN24(h + l) unless h is exactly a binary32 midpoint (then l breaks the tie).
+    const ar = r < 0 ? -r : r, d2 = (h - r) * 2;
+    if (ar > MIN_NORMAL32 && ar <= MAX32 && (l === 0 || d2 === 0 || Math.fround(r + d2) !== r + d2)) {
+      ctx.flags |= Flag.NX;
+      return r;
+    }
+  }
   return roundPack(h, l, 0, false);
 }
 

@@ -24,9 +24,6 @@ export const MIN_NORMAL64 = 2.2250738585072014e-308; // 2^-1022
 const sf64 = new Float64Array(1);
 const su32 = new Uint32Array(sf64.buffer);
 
-/** Low and high 32-bit words of a double (little-endian word order, as in guest memory). */
-export function hiWord(x: number): number { sf64[0] = x; return su32[1]!; }
-
 /** 2^e exactly, for -1074 <= e <= 1023. */
 export function pow2(e: number): number {
   if (e >= -1022) {

@@ -315,6 +315,11 @@ test('fmadd rounds once: a case where multiply-then-add gives a different answer
   const t = D(1 + 2 ** -52);
   eachMode((rm) => opD('fmadd.d', rm, D(3), t, D(0)), [D(3 + 2 ** -50), D(3 + 2 ** -51), D(3 + 2 ** -51), D(3 + 2 ** -50), D(3 + 2 ** -50)], NX, 'tie');
   eachMode((rm) => opD('fmadd.d', rm, D(3), t, D(-(2 ** -900))), [D(3 + 2 ** -51), D(3 + 2 ** -51), D(3 + 2 ** -51), D(3 + 2 ** -50), D(3 + 2 ** -51)], NX, 'tie - tiny');
+  // binary32: (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24 is a binary32 tie; a tiny addend decides it.
+  const q = F(1 + 2 ** -12), lo = F(1 + 2 ** -11), hi = F(1 + 2 ** -11 + 2 ** -23);
+  eachMode((rm) => opS('fmadd.s', rm, q, q, F(0)), [lo, lo, lo, hi, hi], NX, 's tie');
+  eachMode((rm) => opS('fmadd.s', rm, q, q, F(2 ** -100)), [hi, lo, lo, hi, hi], NX, 's tie + tiny');
+  eachMode((rm) => opS('fmadd.s', rm, q, q, F(-(2 ** -100))), [lo, lo, lo, hi, lo], NX, 's tie - tiny');
 });
 
 test('the four fused forms compute (±a*b) ± c', () => {

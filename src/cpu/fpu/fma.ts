@@ -3,12 +3,15 @@
  * integer in base-2^24 limbs (held in doubles, so every limb product is exact), reduced to its
  * nearest-even 53-bit head plus a stand-in for the tail, and handed to roundPack.
  *
+ * A fast path first tries error-free transforms in doubles (below) and only falls back to the limbs
+ * when it cannot prove its answer.
+ *
  * Operands are split as a = Ma * 2^ea with integer Ma in [2^52, 2^53). When the addend lies entirely
  * below the product's last bit (or the product entirely below the addend's), the far smaller term
  * is replaced by a "sticky" unit placed below every bit that can influence the rounding; its sign and
  * non-zeroness are all the rounding can see.
  */
-import { Rm, ctx, mantExp, mantissa, pow2 } from './bits.js';
+import { Flag, Rm, ctx, mantExp, mantissa, pow2, twoProdErr, twoSumErr } from './bits.js';
 import { roundPack } from './round.js';
 
 const B = 16777216;            // 2^24, the limb base
@@ -50,10 +53,48 @@ function shiftLeft(v: Float64Array, s: number): void {
   normalize(v);
 }
 
+const W_LO = 4.909093465297727e-91, W_HI = 2.037035976334486e90;     // 2^-300, 2^300
+const C_LO = 2.409919865102884e-181, C_HI = 4.149515568880993e180;    // 2^-600, 2^600
+
+/**
+ * The fast path: with all magnitudes inside the window nothing over- or underflows, so
+ *   a*b = ph + pl, ph + c = s + e1, e1 + pl = t + e2, s + t = r + e3   (all exact)
+ * and a*b + c = r + e3 + e2. When e2 = 0, r is the nearest-even result and e3 its exact error.
+ * Otherwise, if |t| <= |r|/8, e3 lies on a grid of ulp(t) that also holds 0 and the half-gaps of r,
+ * while |e2| <= ulp(t)/2: unless e3 is 0 or exactly half a gap, e2 cannot move a*b + c across
+ * either, so r is still the nearest-even result and e3 stands in for the error. Returns NaN when
+ * it cannot decide (the caller then uses the limbs).
+ */
+function fmaFast(a: number, b: number, c: number): number {
+  const aa = a < 0 ? -a : a, ab = b < 0 ? -b : b, ac = c < 0 ? -c : c;
+  if (!(aa > W_LO && aa < W_HI && ab > W_LO && ab < W_HI && ac > C_LO && ac < C_HI)) return NaN;
+  const ph = a * b, pl = twoProdErr(a, b, ph);
+  const s = ph + c, e1 = twoSumErr(ph, c, s);
+  const t = e1 + pl, e2 = twoSumErr(e1, pl, t);
+  const r = s + t, e3 = twoSumErr(s, t, r);
+  if (e2 !== 0) {
+    if (r === 0 || e3 === 0) return NaN;
+    if ((t < 0 ? -t : t) > (r < 0 ? -r : r) * 0.125) return NaN;
+    const e32 = e3 * 2;
+    if ((r + e32) - r === e32) return NaN; // |e3| is exactly half a gap: e2 breaks the tie
+  } else if (r === 0) {
+    return ctx.rm === Rm.RDN ? -0 : 0; // exact cancellation
+  }
+  if (e3 === 0 && e2 === 0) return r;
+  if (ctx.rm === Rm.RNE) { ctx.flags |= Flag.NX; return r; }
+  return roundPack(r, e3, 0, true);
+}
+
 /**
  * a*b + c for finite non-zero a, b, c, rounded once to binary64 with ctx.rm. Accrues flags.
  */
 export function fmaD(a: number, b: number, c: number): number {
+  const f = fmaFast(a, b, c);
+  return f === f ? f : fmaLimbs(a, b, c);
+}
+
+/** The general case: exact integer arithmetic in limbs. Exported for tests. */
+export function fmaLimbs(a: number, b: number, c: number): number {
   const ma = mantissa(a), ea = mantExp, mb = mantissa(b), eb = mantExp, mc = mantissa(c), ec = mantExp;
   const negP = (a < 0) !== (b < 0), negC = c < 0;
   const Ma = ma * TWO52, Mb = mb * TWO52, Mc = mc * TWO52;
