@@ -2,7 +2,7 @@
 # Host tools the build and tests need, all from Debian bookworm.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(qemu-system-misc qemu-user-static qemu-utils opensbi u-boot-qemu
+pkgs=(qemu-system-misc qemu-user-static qemu-utils opensbi
       gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu linux-source-6.1
       bc flex bison cpio xz-utils make gcc libc6-dev libelf-dev libssl-dev
       device-tree-compiler debian-archive-keyring)

@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BUNDLED = {
   kernel: join(root, 'guest', 'default', 'Image.gz'),
   initrd: join(root, 'guest', 'default', 'initramfs.cpio.gz'),
-  firmware: '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin',
+  firmware: join(root, 'guest', 'default', 'fw_jump.bin'),
 };
 
 const USAGE = `Usage: gasang <command> [options]

@@ -8,8 +8,8 @@
  *     gap between h and its neighbour on l's side (equal only for an exact tie);
  *   - l either exact, or a stand-in with the same sign, the same "is it exactly half a gap" status, and
  *     a magnitude below half a gap otherwise (for quotients and roots, whose errors are not doubles);
- *   - h a normal double or the exact (l = 0) value, and 2^k within range of the intermediate scaling
- *     (callers keep h within about 2^±200 when k != 0).
+ *   - h a normal double (a subnormal h only with l = 0 and k = 0), so that the result's quantum,
+ *     expressed in h's scale, is itself a double.
  */
 import { Flag, MAX32, Rm, ctx, expIsPow2, expOf, pow2 } from './bits.js';
 

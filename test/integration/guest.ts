@@ -1,0 +1,87 @@
+/**
+ * A booted guest for integration tests (after Firecracker's `Microvm` fixture): boot, wait for
+ * console text, type commands, and wait for power-off — so tests read like a session at the console.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { VirtMachine, type PowerOff, type VirtSpec } from '../../src/machine/virt.js';
+
+export const REPO = join(import.meta.dirname, '..', '..', '..');
+export const FW_JUMP = join(REPO, 'guest', 'default', 'fw_jump.bin');
+export const BUNDLED = {
+  kernel: join(REPO, 'guest', 'default', 'Image.gz'),
+  initrd: join(REPO, 'guest', 'default', 'initramfs.cpio.gz'),
+};
+const CACHE = join(process.env.GASANG_CACHE ?? join(homedir(), '.cache', 'gasang'), 'debian');
+/** Debian's stock kernel and busybox initramfs, fetched by scripts/fetch-debian-guest.sh. */
+export const DEBIAN = { kernel: join(CACHE, 'vmlinux'), initrd: join(CACHE, 'initramfs.cpio.gz') };
+export const debianAvailable = (): boolean => existsSync(DEBIAN.kernel) && existsSync(DEBIAN.initrd);
+
+export const READY = 'GASANG-READY';
+
+export class Guest {
+  private text = '';
+  private waiters: { pattern: string | RegExp; from: number; resolve: (s: string) => void }[] = [];
+  private ended: Promise<PowerOff>;
+
+  private constructor(readonly vm: VirtMachine) {
+    this.ended = vm.run();
+  }
+
+  static async boot(spec: Partial<VirtSpec> & Pick<VirtSpec, 'kernel'>): Promise<Guest> {
+    let guest: Guest | undefined;
+    const vm = await VirtMachine.create(
+      { memoryMiB: 256, cpus: 1, firmware: FW_JUMP, append: 'console=ttyS0', ...spec },
+      { output: bytes => guest?.onOutput(Buffer.from(bytes).toString('latin1')) },
+    );
+    guest = new Guest(vm);
+    return guest;
+  }
+
+  /** Everything the console has printed so far. */
+  get console(): string { return this.text; }
+
+  private onOutput(s: string): void {
+    this.text += s;
+    this.waiters = this.waiters.filter(w => {
+      const rest = this.text.slice(w.from);
+      const m = typeof w.pattern === 'string' ? rest.includes(w.pattern) : w.pattern.test(rest);
+      if (m) w.resolve(rest);
+      return !m;
+    });
+  }
+
+  /** Resolves with the console text since `from` once it contains `pattern`. */
+  waitFor(pattern: string | RegExp, timeoutMs = 120_000, from = 0): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Timed out waiting for ${pattern}; console tail:\n${this.text.slice(-2000)}`)), timeoutMs);
+      const done = (s: string): void => { clearTimeout(timer); resolve(s); };
+      this.waiters.push({ pattern, from, resolve: done });
+      this.onOutput('');
+    });
+  }
+
+  /** Types `command` and returns what it printed, up to a unique end marker. */
+  async run(command: string, timeoutMs = 60_000): Promise<string> {
+    const tag = `END-${Math.random().toString(36).slice(2, 8)}`;
+    const from = this.text.length;
+    this.vm.input(Buffer.from(`${command}; echo ${tag.slice(0, 4)}""${tag.slice(4)}\n`));
+    const out = await this.waitFor(new RegExp(`^${tag}\\r?$`, 'm'), timeoutMs, from);
+    const lines = out.split(/\r?\n/);
+    const end = lines.findIndex(l => l === tag);
+    // Output starts after the last echo of the command line (the tty may echo it before the shell does).
+    let echo = end - 1;
+    while (echo >= 0 && !lines[echo].includes(`${tag.slice(0, 4)}""${tag.slice(4)}`)) echo--;
+    return lines.slice(echo + 1, end).join('\n');
+  }
+
+  /** Asks the guest to power off and waits for it. */
+  async powerOff(): Promise<PowerOff> {
+    this.vm.input(Buffer.from('poweroff\n'));
+    return this.ended;
+  }
+
+  /** Stops the VM from the host (like Ctrl-A x). */
+  async kill(): Promise<void> { this.vm.stop(); await this.ended; }
+}
