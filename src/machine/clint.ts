@@ -11,7 +11,7 @@
 import { GasangError } from '../util/errors.js';
 import { Mip, type HartInterrupts } from './irq.js';
 import { TIMEBASE_HZ } from './memory-map.js';
-import type { MmioDevice } from '../memory/bus.js';
+import { mergeNarrow, narrowRead, type MmioDevice } from '../memory/bus.js';
 
 const MSIP = 0x0000;
 const MTIMECMP = 0x4000;
@@ -111,20 +111,12 @@ export class Clint implements MmioDevice {
   }
 
   read(offset: number, size: 1 | 2 | 4): number {
-    const word = this.read32(offset & ~3);
-    if (size === 4) return word;
-    const shift = (offset & 3) * 8;
-    return (word >>> shift) & (size === 1 ? 0xff : 0xffff);
+    return narrowRead(this.read32(offset & ~3), offset, size);
   }
 
   write(offset: number, size: 1 | 2 | 4, value: number): void {
     const aligned = offset & ~3;
-    if (size !== 4) {
-      const shift = (offset & 3) * 8;
-      const mask = (size === 1 ? 0xff : 0xffff) << shift;
-      value = ((this.read32(aligned) & ~mask) | ((value << shift) & mask)) >>> 0;
-    }
-    this.write32(aligned, value >>> 0);
+    this.write32(aligned, mergeNarrow(this.read32(aligned), offset, size, value));
   }
 
   save(): ClintState {

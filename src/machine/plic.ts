@@ -16,7 +16,7 @@
 import { GasangError } from '../util/errors.js';
 import { Mip, type HartInterrupts } from './irq.js';
 import { PLIC_MAX_PRIORITY, PLIC_SOURCES } from './memory-map.js';
-import type { MmioDevice } from '../memory/bus.js';
+import { mergeNarrow, narrowRead, type MmioDevice } from '../memory/bus.js';
 
 const PRIORITY = 0x0;
 const PENDING = 0x1000;
@@ -105,22 +105,14 @@ export class Plic implements MmioDevice {
   }
 
   read(offset: number, size: 1 | 2 | 4): number {
-    const word = this.read32(offset & ~3);
-    if (size === 4) return word;
-    const shift = (offset & 3) * 8;
-    return (word >>> shift) & (size === 1 ? 0xff : 0xffff);
+    return narrowRead(this.read32(offset & ~3), offset, size);
   }
 
   write(offset: number, size: 1 | 2 | 4, value: number): void {
     // Registers are 32-bit; narrower writes are widened (other bytes unchanged), except claim/complete.
     const aligned = offset & ~3;
-    if (size !== 4) {
-      if (aligned >= CONTEXT && (aligned & (CONTEXT_STRIDE - 1)) === 4) return;
-      const shift = (offset & 3) * 8;
-      const mask = (size === 1 ? 0xff : 0xffff) << shift;
-      value = ((this.read32(aligned) & ~mask) | ((value << shift) & mask)) >>> 0;
-    }
-    this.write32(aligned, value >>> 0);
+    if (size !== 4 && aligned >= CONTEXT && (aligned & (CONTEXT_STRIDE - 1)) === 4) return;
+    this.write32(aligned, mergeNarrow(this.read32(aligned), offset, size, value));
   }
 
   save(): PlicState {

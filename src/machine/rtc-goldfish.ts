@@ -15,7 +15,7 @@
  * The interrupt line is irq_pending && irq_enabled. An armed alarm fires from update(), which the
  * board calls periodically (nextDeadlineMs() says when); one set in the past fires at once.
  */
-import type { MmioDevice } from '../memory/bus.js';
+import { narrowRead, type MmioDevice } from '../memory/bus.js';
 
 const TIME_LOW = 0x00;
 const TIME_HIGH = 0x04;
@@ -87,10 +87,7 @@ export class GoldfishRtc implements MmioDevice {
   }
 
   read(offset: number, size: 1 | 2 | 4): number {
-    const word = this.read32(offset & ~3);
-    if (size === 4) return word;
-    const shift = (offset & 3) * 8;
-    return (word >>> shift) & (size === 1 ? 0xff : 0xffff);
+    return narrowRead(this.read32(offset & ~3), offset, size);
   }
 
   write(offset: number, size: 1 | 2 | 4, value: number): void {

@@ -42,3 +42,17 @@ export class Bus {
     return true;
   }
 }
+
+/** The `size`-byte part at byte `offset` (any alignment within the word) of a 32-bit register value. */
+export function narrowRead(word: number, offset: number, size: 1 | 2 | 4): number {
+  if (size === 4) return word >>> 0;
+  return (word >>> ((offset & 3) * 8)) & (size === 1 ? 0xff : 0xffff);
+}
+
+/** A 32-bit register value with the `size`-byte part at byte `offset` replaced by `value`. */
+export function mergeNarrow(word: number, offset: number, size: 1 | 2 | 4, value: number): number {
+  if (size === 4) return value >>> 0;
+  const shift = (offset & 3) * 8;
+  const mask = (size === 1 ? 0xff : 0xffff) << shift;
+  return ((word & ~mask) | ((value << shift) & mask)) >>> 0;
+}
