@@ -274,7 +274,9 @@ export class Hart {
         return 0;
       case SysOp.SFENCE_VMA:
         if (p === Priv.U || (p === Priv.S && s.csrLo(Csr.mstatus) & MS.TVM)) return this.illegal(insn);
-        this.mmu.flush(false);
+        const rs1 = (insn >>> 15) & 31;
+        if (rs1) this.mmu.flushPage(s.lo(H.X + rs1 * 8), s.hi(H.X + rs1 * 8));
+        else this.mmu.flush(false);
         return 0;
       case SysOp.FENCE_I:
         return 0;

@@ -18,9 +18,9 @@
  *   TLB    software TLB (see mmu/tlb.ts)
  */
 export const HARTS_BASE = 0x1_0000;
-export const HART_STRIDE = 0x2_0000;
+export const HART_STRIDE = 0x4_0000;
 export const MAX_HARTS = 8;
-export const RAM_OFFSET = HARTS_BASE + HART_STRIDE * MAX_HARTS; // 0x11_0000
+export const RAM_OFFSET = HARTS_BASE + HART_STRIDE * MAX_HARTS; // 0x21_0000
 export const RAM_BASE = 0x8000_0000;
 
 export const enum H {

@@ -10,6 +10,7 @@ import type { Field, HostSemantics } from '../../isa/types.js';
 import { Access, type Emit, type Helper, type LoadKind, type RegOperand } from '../../isa/emit.js';
 import type { Row } from '../../isa/rv64.js';
 import { H } from '../layout.js';
+import { TLB_ENTRIES } from '../mmu/mmu.js';
 import { HOST_IMPORTS, HostFn, UNIT_NUMBER, emitHelpers } from '../host-abi.js';
 
 const MSTATUS_SLOT = H.CSR + 0x300 * 8;
@@ -81,7 +82,7 @@ class InterpEmit implements Emit {
     const b = this.b;
     b.get('a').i64(12).op(Op.I64ShrU).set('vpn');
     b.get('hb').get('hb').mem(Op.I32Load, TLB_SET[access]).op(Op.I32Add)
-      .get('vpn').op(Op.I32WrapI64).i32(255).op(Op.I32And).i32(4).op(Op.I32Shl).op(Op.I32Add).tee('ent')
+      .get('vpn').op(Op.I32WrapI64).i32(TLB_ENTRIES - 1).op(Op.I32And).i32(4).op(Op.I32Shl).op(Op.I32Add).tee('ent')
       .mem(Op.I64Load).get('vpn').op(Op.I64Eq);
     b.get('a').op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).i32(4096 - size).op(Op.I32LeU).op(Op.I32And);
   }
