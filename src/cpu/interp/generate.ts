@@ -7,18 +7,11 @@
 import { Code, ModuleBuilder, T } from '../../wasm/builder.js';
 import { Op } from '../../wasm/opcodes.js';
 import type { Field, HostSemantics } from '../../isa/types.js';
-import { Access, type Emit, type Helper, type LoadKind, type RegOperand } from '../../isa/emit.js';
+import { Access, type Emit, type RegOperand } from '../../isa/emit.js';
 import type { Row } from '../../isa/rv64.js';
 import { H } from '../layout.js';
-import { TLB_ENTRIES } from '../mmu/mmu.js';
-import { HOST_IMPORTS, HostFn, UNIT_NUMBER, emitHelpers } from '../host-abi.js';
-
-const MSTATUS_SLOT = H.CSR + 0x300 * 8;
-const FS_DIRTY_SD = (3n << 13n) | (1n << 63n);
-
-const LOAD_OP = [Op.I64Load8S, Op.I64Load16S, Op.I64Load32S, Op.I64Load, Op.I64Load8U, Op.I64Load16U, Op.I64Load32U];
-const STORE_OP: Record<number, Op> = { 1: Op.I64Store8, 2: Op.I64Store16, 4: Op.I64Store32, 8: Op.I64Store };
-const TLB_SET = [H.TLB_FETCH, H.TLB_LOAD, H.TLB_STORE];
+import { HOST_IMPORTS, HostFn, emitHelpers } from '../host-abi.js';
+import { EMIT_LOCALS, WasmEmit } from '../wasm-emit.js';
 
 /** Emits the i32 value of an operand field cut from local `insn`. */
 export function emitField(b: Code, f: Field): void {
@@ -36,118 +29,34 @@ export function emitField(b: Code, f: Field): void {
 
 const popcount = (m: number): number => { let n = 0; for (let x = m >>> 0; x; x &= x - 1) n++; return n; };
 
-class InterpEmit implements Emit {
-  len: 2 | 4 = 4;
-  readonly t64 = ['t0', 't1', 't2'] as const;
-  readonly t32 = ['u0', 'u1'] as const;
-
-  constructor(readonly b: Code, private readonly helpers: Record<Helper, number>) {}
-
+class InterpEmit extends WasmEmit {
   x(op: RegOperand): void { this.b.get(op).mem(Op.I64Load, H.X); }
   setX(op: RegOperand, value: () => void): void { this.b.get(op); value(); this.b.mem(Op.I64Store, H.X); }
   f(op: RegOperand): void { this.b.get(op).mem(Op.I64Load, H.F); }
-  setF(op: RegOperand, value: () => void): void {
-    this.b.get(op); value(); this.b.mem(Op.I64Store, H.F);
-    this.b.get('hb').get('hb').mem(Op.I64Load, MSTATUS_SLOT).i64(FS_DIRTY_SD).op(Op.I64Or).mem(Op.I64Store, MSTATUS_SLOT);
-  }
+  protected fAddr(op: RegOperand): void { this.b.get(op); }
   imm(): void { this.b.get('imm'); }
   word(): void { this.b.get('insn').op(Op.I64ExtendI32U); }
   pc(): void { this.b.get('pc'); }
-  hart(): void { this.b.get('hb'); }
   jump(target: () => void): void { target(); this.b.set('npc'); }
-  helper(name: Helper): void { this.b.call(this.helpers[name]); }
 
-  /** Stores pc and the instruction count for the host. */
-  private syncOut(): void {
+  protected syncOut(): void {
     this.b.get('hb').get('pc').mem(Op.I64Store, H.PC);
     this.b.get('hb').get('icount').mem(Op.I64Store, H.INSTRET);
   }
-  /** After a host call returned its status: non-zero means pc was redirected (trap, xRET). */
-  private afterHost(): void {
-    const b = this.b;
-    b.get('hb').mem(Op.I64Load, H.INSTRET).set('icount');
-    b.if();
-    b.get('hb').mem(Op.I64Load, H.PC).set('pc');
-    b.br('top');
-    b.end();
+  protected override afterHostOk(): void { this.b.get('hb').mem(Op.I64Load, H.INSTRET).set('icount'); }
+  protected redirected(): void {
+    this.b.get('hb').mem(Op.I64Load, H.PC).set('pc');
+    this.b.br('top');
   }
-  private callHost(fn: HostFn, args: () => void): void {
-    this.syncOut();
-    this.b.get('hb'); args(); this.b.call(fn);
-    this.afterHost();
-  }
-
-  /** Leaves on the stack: (tlb entry hit) as i32, with local `ent` = entry address; needs `a` = vaddr. */
-  private tlbProbe(access: Access, size: number): void {
-    const b = this.b;
-    b.get('a').i64(12).op(Op.I64ShrU).set('vpn');
-    b.get('hb').get('hb').mem(Op.I32Load, TLB_SET[access]).op(Op.I32Add)
-      .get('vpn').op(Op.I32WrapI64).i32(TLB_ENTRIES - 1).op(Op.I32And).i32(4).op(Op.I32Shl).op(Op.I32Add).tee('ent')
-      .mem(Op.I64Load).get('vpn').op(Op.I64Eq);
-    b.get('a').op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).i32(4096 - size).op(Op.I32LeU).op(Op.I32And);
-  }
-  private hostAddr(): void { this.b.get('a').op(Op.I32WrapI64).get('ent').mem(Op.I32Load, 8).op(Op.I32Add); }
-
-  load(kind: LoadKind, addr: () => void): void {
-    const b = this.b;
-    addr(); b.set('a');
-    this.tlbProbe(Access.Load, 1 << (kind & 3));
-    b.if(undefined, T.I64);
-    this.hostAddr(); b.mem(LOAD_OP[kind]);
-    b.else();
-    b.get('hb').get('a').mem(Op.I64Store, H.SCRATCH_ADDR);
-    this.callHost(HostFn.LoadSlow, () => b.i32(kind));
-    b.get('hb').mem(Op.I64Load, H.SCRATCH_VAL);
-    b.end();
-  }
-
-  store(size: 1 | 2 | 4 | 8, addr: () => void, value: () => void): void {
-    const b = this.b;
-    addr(); b.set('a');
-    value(); b.set('v');
-    this.tlbProbe(Access.Store, size);
-    b.if();
-    this.hostAddr(); b.get('v').mem(STORE_OP[size]);
-    b.else();
-    b.get('hb').get('a').mem(Op.I64Store, H.SCRATCH_ADDR);
-    b.get('hb').get('v').mem(Op.I64Store, H.SCRATCH_VAL);
-    this.callHost(HostFn.StoreSlow, () => b.i32(size));
-    b.end();
-  }
-
-  ramAddr(access: Access.Load | Access.Store, size: 4 | 8, addr: () => void): void {
-    const b = this.b;
-    addr(); b.set('a');
-    b.get('a').op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).if();
-    this.trap(access === Access.Load ? 4 : 6, () => b.get('a'));
-    b.end();
-    this.tlbProbe(access, size);
-    b.if(undefined, T.I32);
-    this.hostAddr();
-    b.else();
-    b.get('hb').get('a').mem(Op.I64Store, H.SCRATCH_ADDR);
-    this.callHost(HostFn.RamAddrSlow, () => b.i32(access).i32(size));
-    b.get('hb').mem(Op.I32Load, H.SCRATCH_VAL);
-    b.end();
-  }
-
-  requireFp(): void {
-    this.b.get('hb').mem(Op.I32Load, H.FS_ON).op(Op.I32Eqz).if();
-    this.trap(2, () => this.word());
+  fetch(): void {
+    this.b.get('pc').set('a');
+    this.tlbProbe(Access.Fetch, 4);
+    this.b.if();
+    this.b.get('pc').op(Op.I32WrapI64).get('ent').mem(Op.I32Load, 8).op(Op.I32Add).mem(Op.I32Load).set('insn');
+    this.b.else();
+    this.callHost(HostFn.FetchSlow, () => {});
+    this.b.get('hb').mem(Op.I32Load, H.SCRATCH_VAL).set('insn');
     this.b.end();
-  }
-
-  trap(cause: number, tval: () => void): void {
-    const b = this.b;
-    b.get('hb'); tval(); b.mem(Op.I64Store, H.SCRATCH_VAL);
-    this.syncOut();
-    b.get('hb').i32(cause).call(HostFn.Trap).op(Op.Drop);
-    b.get('hb').mem(Op.I64Load, H.PC).set('pc');
-    b.br('top');
-  }
-
-  host(sem: HostSemantics): void {
-    this.callHost(HostFn.Exec, () => this.b.i32(UNIT_NUMBER[sem.unit]).i32(sem.op).get('insn'));
   }
 }
 
@@ -216,9 +125,8 @@ export function generateInterpreter(rows: readonly Row[], memoryPages: number): 
   const helpers = emitHelpers(m);
   const runIdx = m.declareFunction({ params: [T.I32, T.I32], results: [T.I32] }, 'run');
   const b = new Code({ params: [T.I32, T.I32], results: [T.I32] }, ['hb', 'budget']);
-  for (const [n, t] of [['pc', T.I64], ['npc', T.I64], ['icount', T.I64], ['imm', T.I64], ['a', T.I64],
-    ['v', T.I64], ['vpn', T.I64], ['t0', T.I64], ['t1', T.I64], ['t2', T.I64], ['insn', T.I32], ['ent', T.I32],
-    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['u0', T.I32], ['u1', T.I32], ['steps', T.I32]] as const) b.local(n, t);
+  for (const [n, t] of [['pc', T.I64], ['npc', T.I64], ['icount', T.I64], ['imm', T.I64], ['insn', T.I32],
+    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['steps', T.I32], ...EMIT_LOCALS] as const) b.local(n, t);
   const e = new InterpEmit(b, helpers);
 
   b.get('hb').mem(Op.I64Load, H.PC).set('pc');
@@ -233,14 +141,7 @@ export function generateInterpreter(rows: readonly Row[], memoryPages: number): 
   b.i32(0).return();
   b.end();
   // Fetch through the fetch TLB; a miss, MMIO, or a 4-byte read crossing the page goes to the host.
-  b.get('pc').set('a');
-  e['tlbProbe'](Access.Fetch, 4);
-  b.if();
-  b.get('pc').op(Op.I32WrapI64).get('ent').mem(Op.I32Load, 8).op(Op.I32Add).mem(Op.I32Load).set('insn');
-  b.else();
-  e['callHost'](HostFn.FetchSlow, () => {});
-  b.get('hb').mem(Op.I32Load, H.SCRATCH_VAL).set('insn');
-  b.end();
+  e.fetch();
 
   const full = rows.filter(r => r.len === 4);
   const comp = rows.filter(r => r.len === 2);
