@@ -9,6 +9,7 @@ import { Hart, type HartEnv } from './hart.js';
 import { HARTS_BASE, HART_STRIDE, MAX_HARTS, RAM_OFFSET } from './layout.js';
 import { Views } from './state.js';
 import { fpExecute } from './fpu/execute.js';
+import { Jit } from './jit/jit.js';
 
 export interface CpuOptions {
   ramBytes: number;
@@ -16,15 +17,19 @@ export interface CpuOptions {
   bus: Bus;
   /** mtime source in 10 MHz ticks; defaults to the host's monotonic clock. */
   mtime?: () => number;
+  /** Translate code after this many visits (0 = interpreter only). Default: GASANG_JIT_THRESHOLD, else 0. */
+  jitThreshold?: number;
 }
 
 const PAGE = 65536;
-let compiled: { pages: number; module: WebAssembly.Module } | undefined;
+const compiled = new Map<string, WebAssembly.Module>();
 
-/** The interpreter depends only on the memory size; compile once per size and reuse. */
-async function interpreterFor(pages: number): Promise<WebAssembly.Module> {
-  if (compiled?.pages !== pages) compiled = { pages, module: await WebAssembly.compile(generateInterpreter(ALL_INSNS, pages)) };
-  return compiled.module;
+/** The interpreter depends only on the memory size and JIT threshold; compile once per pair and reuse. */
+async function interpreterFor(pages: number, jitThreshold: number): Promise<WebAssembly.Module> {
+  const key = `${pages}:${jitThreshold}`;
+  let m = compiled.get(key);
+  if (!m) { m = await WebAssembly.compile(generateInterpreter(ALL_INSNS, pages, { jitThreshold })); compiled.set(key, m); }
+  return m;
 }
 
 export class Cpu {
@@ -38,6 +43,11 @@ export class Cpu {
   /** The hart run() executes. */
   current = 0;
 
+  readonly jit: Jit | undefined;
+  readonly jitThreshold: number;
+  private readonly imports: WebAssembly.Imports;
+  private readonly table = new WebAssembly.Table({ element: 'anyfunc', initial: 0 });
+
   private constructor(readonly opts: CpuOptions) {
     if (opts.harts < 1 || opts.harts > MAX_HARTS) throw new RangeError(`harts must be 1..${MAX_HARTS}`);
     const pages = Math.ceil((RAM_OFFSET + opts.ramBytes) / PAGE);
@@ -45,7 +55,25 @@ export class Cpu {
     this.views = new Views(this.memory, opts.ramBytes);
     this.ram = new Uint8Array(this.memory.buffer, RAM_OFFSET, opts.ramBytes);
     const t0 = performance.now();
+    this.jitThreshold = opts.jitThreshold ?? Number(process.env.GASANG_JIT_THRESHOLD ?? 0);
+    const at = (hb: number): Hart => this.harts[(hb - HARTS_BASE) / HART_STRIDE];
+    this.imports = {
+      env: { mem: this.memory, blocks: this.table },
+      host: {
+        fetchSlow: (hb: number) => at(hb).fetchSlow(),
+        loadSlow: (hb: number, kind: number) => at(hb).loadSlow(kind),
+        storeSlow: (hb: number, size: number) => at(hb).storeSlow(size),
+        ramAddrSlow: (hb: number, access: number, size: number) => at(hb).ramAddrSlow(access, size),
+        exec: (hb: number, unit: number, op: number, insn: number) => at(hb).exec(unit, op, insn),
+        trap: (hb: number, cause: number) => at(hb).trapFromCode(cause),
+        compile: (hb: number) => at(hb).compile(),
+      },
+    };
+    this.jit = this.jitThreshold > 0
+      ? new Jit(this.views, ALL_INSNS, this.table, this.imports, () => this.harts.flatMap(h => h.storeTlbTables()))
+      : undefined;
     const env: HartEnv = {
+      jit: this.jit,
       v: this.views,
       bus: opts.bus,
       mtime: opts.mtime ?? (() => Math.floor((performance.now() - t0) * 10_000)),
@@ -57,19 +85,8 @@ export class Cpu {
 
   static async create(opts: CpuOptions): Promise<Cpu> {
     const cpu = new Cpu(opts);
-    const module = await interpreterFor(cpu.memory.buffer.byteLength / PAGE);
-    const at = (hb: number): Hart => cpu.harts[(hb - HARTS_BASE) / HART_STRIDE];
-    const instance = await WebAssembly.instantiate(module, {
-      env: { mem: cpu.memory },
-      host: {
-        fetchSlow: (hb: number) => at(hb).fetchSlow(),
-        loadSlow: (hb: number, kind: number) => at(hb).loadSlow(kind),
-        storeSlow: (hb: number, size: number) => at(hb).storeSlow(size),
-        ramAddrSlow: (hb: number, access: number) => at(hb).ramAddrSlow(access),
-        exec: (hb: number, unit: number, op: number, insn: number) => at(hb).exec(unit, op, insn),
-        trap: (hb: number, cause: number) => at(hb).trapFromCode(cause),
-      },
-    });
+    const module = await interpreterFor(cpu.memory.buffer.byteLength / PAGE, cpu.jitThreshold);
+    const instance = await WebAssembly.instantiate(module, cpu.imports);
     cpu.runFn = instance.exports.run as (hb: number, budget: number) => number;
     for (const h of cpu.harts) h.reset(0x8000_0000);
     return cpu;
@@ -88,6 +105,7 @@ export class Cpu {
     const h = this.harts[hart];
     h.clearExit();
     this.runFn(h.hb, budget);
+    this.jit?.flush();
   }
 
   /** Runs the current hart until `budget` instructions have run or `stopped` is set (tests, tools). */

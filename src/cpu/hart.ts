@@ -10,7 +10,10 @@ import { Cause, Csr, Irq, MS, MSTATUS_HI_FIXED, MSTATUS_WRITABLE, Priv } from '.
 import { out, readCsr, writeCsr } from './csr/csr.js';
 import { H, hartBase } from './layout.js';
 import { Mmu, TlbSet, tlbTable } from './mmu/mmu.js';
+import { pmpAllows } from './mmu/pmp.js';
 import { Slots, type Views } from './state.js';
+import type { Jit } from './jit/jit.js';
+import { RAM_BASE } from './layout.js';
 
 /** Interrupts in the order the privileged spec gives them priority. */
 const PRIORITY = [Irq.MEI, Irq.MSI, Irq.MTI, Irq.SEI, Irq.SSI, Irq.STI];
@@ -25,6 +28,8 @@ export interface HartEnv {
   onEcall?: (hart: Hart) => boolean;
   /** Executes an FP arithmetic op; 0 = done, 1 = illegal instruction. */
   fp(hb: number, op: number, insn: number): number;
+  /** The JIT, when on. */
+  readonly jit?: Jit;
 }
 
 export class Hart {
@@ -41,6 +46,35 @@ export class Hart {
     this.hb = hartBase(index);
     this.s = new Slots(env.v, this.hb);
     this.mmu = new Mmu(env.v, this.s);
+    const jit = env.jit;
+    if (jit) {
+      jit.addHart(this.hb);
+      this.mmu.codePages = jit.codePages;
+      this.mmu.onFlush = () => jit.flushJumpCache(this.hb);
+    }
+  }
+
+  /** Host offsets of this hart's store-TLB tables (the JIT scrubs code pages out of them). */
+  storeTlbTables(): number[] {
+    return [TlbSet.M, TlbSet.S, TlbSet.SSum, TlbSet.U].map(set => this.hb + tlbTable(set, Access.Store));
+  }
+
+  /** Host call from the interpreter: translate the block at pc (if it can be fetched) for the jump cache. */
+  compile(): number {
+    const jit = this.env.jit;
+    if (!jit) return 0;
+    const lo = this.s.lo(H.PC), hi = this.s.hi(H.PC);
+    const pa = this.translateFor(lo, hi, Access.Fetch);
+    if (pa >= 0) jit.enter(this.hb, this.priv, pa);
+    return 0;
+  }
+
+  /** A host-side write to RAM: translated code on that page becomes stale. */
+  private wroteRam(pa: number): void {
+    const jit = this.env.jit;
+    if (!jit) return;
+    const page = Math.floor((pa - RAM_BASE) / 4096);
+    if (jit.codePages[page]) jit.invalidatePage(page);
   }
 
   /** Power-on state: M-mode at `pc`, a0 = hart id, a1/a2 as the boot loader wants. */
@@ -177,7 +211,8 @@ export class Hart {
     const p = this.priv, ms = s.csrLo(Csr.mstatus), deleg = s.csrLo(Csr.mideleg);
     const mOn = p < Priv.M || (ms & MS.MIE) !== 0;
     const sOn = p < Priv.S || (p === Priv.S && (ms & MS.SIE) !== 0);
-    const ready = (mOn ? pend & ~deleg : 0) | (sOn ? pend & deleg : 0);
+    // Interrupts bound for M-mode take priority over any bound for S-mode.
+    const ready = mOn && pend & ~deleg ? pend & ~deleg : sOn ? pend & deleg : 0;
     if (!ready) return -1;
     for (const irq of PRIORITY) if (ready & (1 << irq)) return irq;
     return -1;
@@ -286,11 +321,13 @@ export class Hart {
 
   // ---- memory slow paths ----
 
-  private translateFor(lo: number, hi: number, access: Access): number {
+  private translateFor(lo: number, hi: number, access: Access, size = 1): number {
     const ms = this.s.csrLo(Csr.mstatus);
     const p = access === Access.Fetch ? this.priv : this.dataPriv();
     const pa = this.mmu.translate(lo, hi, access, p, (ms & MS.SUM) !== 0, (ms & MS.MXR) !== 0);
-    if (pa >= 0) this.mmu.fill(this.setOf(p), access, lo, hi, pa, p);
+    if (pa < 0) return pa;
+    if (!pmpAllows(this.s, pa, size, access, p)) { this.mmu.fault = this.mmu.accessFault(access); return -1; }
+    this.mmu.fill(this.setOf(p), access, lo, hi, pa, p);
     return pa;
   }
 
@@ -321,6 +358,7 @@ export class Hart {
     const v = this.env.v;
     const off = v.ramOffset(pa, size);
     if (off >= 0) {
+      this.wroteRam(pa);
       if (size >= 4) v.dv.setInt32(off, lo, true);
       if (size === 8) v.dv.setInt32(off + 4, hi, true);
       else if (size === 2) v.dv.setUint16(off, lo & 0xffff, true);
@@ -339,7 +377,7 @@ export class Hart {
   fetchSlow(): number {
     const s = this.s;
     const lo = s.lo(H.PC), hi = s.hi(H.PC);
-    const pa = this.translateFor(lo, hi, Access.Fetch);
+    const pa = this.translateFor(lo, hi, Access.Fetch, 2);
     if (pa < 0) return this.raise(this.mmu.fault, lo, hi);
     const off = this.env.v.ramOffset(pa, 2);
     if (off < 0) return this.raise(Cause.InsnAccess, lo, hi);
@@ -384,7 +422,7 @@ export class Hart {
    */
   private access(lo: number, hi: number, size: number, access: Access.Load | Access.Store): boolean {
     const pageLeft = 4096 - (lo & 0xfff);
-    const pa = this.translateFor(lo, hi, access);
+    const pa = this.translateFor(lo, hi, access, Math.min(size, pageLeft));
     if (pa < 0) { this.raise(this.mmu.fault, lo, hi); return false; }
     if (size <= pageLeft) {
       const ok = access === Access.Load ? this.readPhys(pa, size) : this.writePhys(pa, size, out.lo, out.hi);
@@ -393,7 +431,7 @@ export class Hart {
     }
     // Crosses a page: both halves must translate before anything is written.
     const lo2 = (lo + pageLeft) | 0, hi2 = (lo >>> 0) + pageLeft >= TWO32 ? (hi + 1) | 0 : hi;
-    const pa2 = this.translateFor(lo2, hi2, access);
+    const pa2 = this.translateFor(lo2, hi2, access, size - pageLeft);
     if (pa2 < 0) { this.raise(this.mmu.fault, lo2, hi2); return false; }
     const v = this.env.v;
     const o1 = v.ramOffset(pa, pageLeft), o2 = v.ramOffset(pa2, size - pageLeft);
@@ -407,18 +445,21 @@ export class Hart {
       }
       out.lo = rlo; out.hi = rhi;
     } else {
+      this.wroteRam(pa);
+      this.wroteRam(pa2);
       for (let i = 0; i < size; i++) v.u8[byteAt(i)] = (i < 4 ? out.lo >>> (8 * i) : out.hi >>> (8 * (i - 4))) & 0xff;
     }
     return true;
   }
 
-  ramAddrSlow(access: Access.Load | Access.Store): number {
+  ramAddrSlow(access: Access.Load | Access.Store, size: number): number {
     const s = this.s;
     const lo = s.lo(H.SCRATCH_ADDR), hi = s.hi(H.SCRATCH_ADDR);
-    const pa = this.translateFor(lo, hi, access);
+    const pa = this.translateFor(lo, hi, access, size);
     if (pa < 0) return this.raise(this.mmu.fault, lo, hi);
     const off = this.env.v.ramOffset(pa, 8);
     if (off < 0) return this.raise(this.mmu.accessFault(access), lo, hi);
+    if (access === Access.Store) this.wroteRam(pa);
     s.set(H.SCRATCH_VAL, off, 0);
     return 0;
   }

@@ -8,7 +8,7 @@ import { Op } from '../wasm/opcodes.js';
 import type { Helper } from '../isa/emit.js';
 import type { HostUnit } from '../isa/types.js';
 
-export const enum HostFn { FetchSlow = 0, LoadSlow = 1, StoreSlow = 2, RamAddrSlow = 3, Exec = 4, Trap = 5 }
+export const enum HostFn { FetchSlow = 0, LoadSlow = 1, StoreSlow = 2, RamAddrSlow = 3, Exec = 4, Trap = 5, Compile = 6 }
 
 const i32s = (n: number): FuncType => ({ params: Array<T>(n).fill(T.I32), results: [T.I32] });
 
@@ -20,7 +20,11 @@ export const HOST_IMPORTS: readonly { name: string; type: FuncType }[] = [
   { name: 'ramAddrSlow', type: i32s(3) }, // (hart, Access, size) -> host address in SCRATCH_VAL
   { name: 'exec', type: i32s(4) },        // (hart, unit, op, insn)
   { name: 'trap', type: i32s(2) },        // (hart, cause) tval in SCRATCH_VAL
+  { name: 'compile', type: i32s(1) },     // (hart) translate the block at PC for the jump cache
 ];
+
+/** Type of translated blocks: (hart) -> status, as host calls. */
+export const BLOCK_TYPE: FuncType = { params: [T.I32], results: [T.I32] };
 
 export const UNIT_NUMBER: Record<HostUnit, number> = { fp: 0, csr: 1, system: 2 };
 

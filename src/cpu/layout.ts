@@ -42,6 +42,11 @@ export const enum H {
   TLB_STORE = 0x248,
   CSR = 0x1000,
   TLB = 0x9000,
+  /** JIT jump cache (jit/jit.ts): JC_ENTRIES × 32 bytes {tag i64 = pc, table index i32, priv i32, heat i32}. */
+  JC = 0x3_9000,
 }
+
+export const JC_ENTRIES = 512;
+export const JC_ENTRY = 32;
 
 export const hartBase = (hart: number): number => HARTS_BASE + hart * HART_STRIDE;

@@ -35,6 +35,8 @@ export abstract class WasmEmit implements Emit {
   abstract f(op: RegOperand): void;
   abstract imm(): void;
   abstract word(): void;
+  /** Pushes the instruction word as i32. */
+  protected abstract insnI32(): void;
   abstract pc(): void;
   abstract jump(target: () => void): void;
   /** Stores pc and the instruction count where the host reads them. */
@@ -131,6 +133,6 @@ export abstract class WasmEmit implements Emit {
   }
 
   host(sem: HostSemantics): void {
-    this.callHost(HostFn.Exec, () => this.b.i32(UNIT_NUMBER[sem.unit]).i32(sem.op).get('insn'));
+    this.callHost(HostFn.Exec, () => { this.b.i32(UNIT_NUMBER[sem.unit]).i32(sem.op); this.insnI32(); });
   }
 }

@@ -78,6 +78,8 @@ export class Code {
   /** Memory access with natural-or-less alignment hint (0) and a constant offset. */
   mem(opcode: number, offset = 0): this { this.bytes.push(opcode, 0); uleb(this.bytes, offset); return this; }
   call(funcIndex: number): this { this.bytes.push(Op.Call); uleb(this.bytes, funcIndex); return this; }
+  /** call_indirect through table 0 with the function type index `typeIndex`. */
+  callIndirect(typeIndex: number): this { this.bytes.push(Op.CallIndirect); uleb(this.bytes, typeIndex); this.bytes.push(0); return this; }
 
   block(label?: string, result?: ValType): this { this.bytes.push(Op.Block, result ?? 0x40); this.labels.push(label); return this; }
   loop(label?: string): this { this.bytes.push(Op.Loop, 0x40); this.labels.push(label); return this; }
@@ -127,10 +129,14 @@ export class ModuleBuilder {
   private readonly typeIdx = new Map<string, number>();
   private readonly imports: ImportFn[] = [];
   private readonly funcs: DefinedFn[] = [];
+  private table: { module: string; name: string } | undefined;
 
   constructor(private readonly memoryPages: number, private readonly maxPages = memoryPages) {}
 
-  private typeOf(t: FuncType): number {
+  /** Imports a funcref table as table 0 (for call_indirect). */
+  importTable(module: string, name: string): void { this.table = { module, name }; }
+
+  typeOf(t: FuncType): number {
     const k = typeKey(t);
     let i = this.typeIdx.get(k);
     if (i === undefined) { i = this.types.length; this.types.push(t); this.typeIdx.set(k, i); }
@@ -167,8 +173,9 @@ export class ModuleBuilder {
     section(1, types);
 
     const imps: number[] = [];
-    uleb(imps, this.imports.length + 1);
+    uleb(imps, this.imports.length + 1 + (this.table ? 1 : 0));
     name(imps, 'env'); name(imps, 'mem'); imps.push(0x02, 0x01); uleb(imps, this.memoryPages); uleb(imps, this.maxPages);
+    if (this.table) { name(imps, this.table.module); name(imps, this.table.name); imps.push(0x01, 0x70, 0x00, 0x00); }
     for (const i of this.imports) { name(imps, i.module); name(imps, i.name); imps.push(0x00); uleb(imps, i.type); }
     section(2, imps);
 

@@ -6,7 +6,7 @@ import {
   ALL_INTERRUPTS, Csr, MEDELEG_WRITABLE, MIP_WRITABLE, MISA_HI, MISA_LO, MS, MSTATUS_HI_FIXED, MSTATUS_WRITABLE,
   Priv, SSTATUS_MASK, S_INTERRUPTS,
 } from './numbers.js';
-import { PMP_ENTRIES } from '../mmu/pmp.js';
+import { PMP_ENTRIES, pmpCfg } from '../mmu/pmp.js';
 import type { Hart } from '../hart.js';
 
 /** Result of a read, in halves (reused; no allocation per access). */
@@ -115,6 +115,10 @@ export function writeCsr(h: Hart, n: number, lo: number, hi: number): boolean {
     }
   }
   if (n >= Csr.pmpaddr0 && n < Csr.pmpaddr0 + PMP_ENTRIES) {
+    // A locked entry's address is frozen, and so is the one below a locked TOR entry.
+    const i = n - Csr.pmpaddr0;
+    const next = i + 1 < PMP_ENTRIES ? pmpCfg(s, i + 1) : 0;
+    if (pmpCfg(s, i) & 0x80 || (next & 0x80 && ((next >> 3) & 3) === 1)) return true;
     s.setCsr(n, lo, hi & 0x3f_ffff);
     h.mmu.flush(true);
     return true;

@@ -9,8 +9,8 @@ import { Op } from '../../wasm/opcodes.js';
 import type { Field, HostSemantics } from '../../isa/types.js';
 import { Access, type Emit, type RegOperand } from '../../isa/emit.js';
 import type { Row } from '../../isa/rv64.js';
-import { H } from '../layout.js';
-import { HOST_IMPORTS, HostFn, emitHelpers } from '../host-abi.js';
+import { H, JC_ENTRIES, JC_ENTRY } from '../layout.js';
+import { BLOCK_TYPE, HOST_IMPORTS, HostFn, emitHelpers } from '../host-abi.js';
 import { EMIT_LOCALS, WasmEmit } from '../wasm-emit.js';
 
 /** Emits the i32 value of an operand field cut from local `insn`. */
@@ -36,10 +36,12 @@ class InterpEmit extends WasmEmit {
   protected fAddr(op: RegOperand): void { this.b.get(op); }
   imm(): void { this.b.get('imm'); }
   word(): void { this.b.get('insn').op(Op.I64ExtendI32U); }
+  protected insnI32(): void { this.b.get('insn'); }
   pc(): void { this.b.get('pc'); }
   jump(target: () => void): void { target(); this.b.set('npc'); }
 
-  protected syncOut(): void {
+  protected syncOut(): void { this.syncState(); }
+  syncState(): void {
     this.b.get('hb').get('pc').mem(Op.I64Store, H.PC);
     this.b.get('hb').get('icount').mem(Op.I64Store, H.INSTRET);
   }
@@ -119,14 +121,45 @@ function emitDecode(e: InterpEmit, rows: Row[], key: (w: number) => number, keyB
 
 export interface InterpModule { bytes: Uint8Array }
 
-export function generateInterpreter(rows: readonly Row[], memoryPages: number): Uint8Array {
+export interface InterpOptions {
+  /** Look up translated blocks in the jump cache and ask the host to translate pcs this hot (0 = no JIT). */
+  jitThreshold: number;
+}
+
+/**
+ * Before interpreting pc: run its translated block if the jump cache has one for this privilege,
+ * else count how often the slot is visited and ask the host to translate once it is hot.
+ */
+function emitJitDispatch(e: InterpEmit, threshold: number, blockType: number): void {
+  const b = e.b;
+  b.get('hb').get('pc').op(Op.I32WrapI64).i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And)
+    .i32(Math.log2(JC_ENTRY)).op(Op.I32Shl).op(Op.I32Add).tee('jce');
+  b.mem(Op.I64Load, H.JC).get('pc').op(Op.I64Eq);
+  b.get('jce').mem(Op.I32Load, H.JC + 12).get('hb').mem(Op.I32Load, H.PRIV).op(Op.I32Eq).op(Op.I32And);
+  b.if();
+  e.syncState();
+  b.get('hb').get('jce').mem(Op.I32Load, H.JC + 8).callIndirect(blockType).op(Op.Drop);
+  b.get('hb').mem(Op.I64Load, H.PC).set('pc');
+  b.get('hb').mem(Op.I64Load, H.INSTRET).tee('t0').get('icount').op(Op.I64Sub, Op.I32WrapI64).get('steps').op(Op.I32Add).set('steps');
+  b.get('t0').set('icount');
+  b.br('top');
+  b.end();
+  b.get('jce').get('jce').mem(Op.I32Load, H.JC + 16).i32(1).op(Op.I32Add).tee('u0').mem(Op.I32Store, H.JC + 16);
+  b.get('u0').i32(threshold).op(Op.I32GeU).if();
+  e.syncState();
+  b.get('hb').call(HostFn.Compile).op(Op.Drop);
+  b.end();
+}
+
+export function generateInterpreter(rows: readonly Row[], memoryPages: number, opts: InterpOptions): Uint8Array {
   const m = new ModuleBuilder(memoryPages);
+  if (opts.jitThreshold) m.importTable('env', 'blocks');
   for (const imp of HOST_IMPORTS) m.importFunction('host', imp.name, imp.type);
   const helpers = emitHelpers(m);
   const runIdx = m.declareFunction({ params: [T.I32, T.I32], results: [T.I32] }, 'run');
   const b = new Code({ params: [T.I32, T.I32], results: [T.I32] }, ['hb', 'budget']);
   for (const [n, t] of [['pc', T.I64], ['npc', T.I64], ['icount', T.I64], ['imm', T.I64], ['insn', T.I32],
-    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['steps', T.I32], ...EMIT_LOCALS] as const) b.local(n, t);
+    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['steps', T.I32], ['jce', T.I32], ...EMIT_LOCALS] as const) b.local(n, t);
   const e = new InterpEmit(b, helpers);
 
   b.get('hb').mem(Op.I64Load, H.PC).set('pc');
@@ -141,6 +174,7 @@ export function generateInterpreter(rows: readonly Row[], memoryPages: number): 
   b.i32(0).return();
   b.end();
   // Fetch through the fetch TLB; a miss, MMIO, or a 4-byte read crossing the page goes to the host.
+  if (opts.jitThreshold) emitJitDispatch(e, opts.jitThreshold, m.typeOf(BLOCK_TYPE));
   e.fetch();
 
   const full = rows.filter(r => r.len === 4);

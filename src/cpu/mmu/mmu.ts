@@ -8,7 +8,7 @@
  */
 import { Access } from '../../isa/emit.js';
 import { Cause, Csr, Priv } from '../csr/numbers.js';
-import { H } from '../layout.js';
+import { H, RAM_BASE } from '../layout.js';
 import type { Slots, Views } from '../state.js';
 import { pmpAllows } from './pmp.js';
 
@@ -34,6 +34,10 @@ export class Mmu {
    * inside a superpage can still drop every slice (Linux flushes a huge mapping by its base address).
    */
   private readonly superpages = new Set<string>();
+  /** Guest RAM pages holding translated code (jit/): never entered in the store TLB. */
+  codePages: Uint8Array | undefined;
+  /** Called whenever translations change, so cached translated code for virtual pcs is dropped. */
+  onFlush: (() => void) | undefined;
 
   constructor(private readonly v: Views, private readonly s: Slots) {}
 
@@ -95,6 +99,7 @@ export class Mmu {
     const page = paddr - (lo & 0xfff);
     const off = this.v.ramOffset(page, 4096);
     if (off < 0 || !pmpAllows(this.s, page, 4096, access, priv)) return;
+    if (access === Access.Store && this.codePages?.[(page - RAM_BASE) / 4096]) return;
     if (this.lastSpan > 1) this.superpages.add(superpageKey(this.lastSpan, lo, hi));
     const e = (this.s.base + tlbTable(set, access) + ((lo >>> 12) & (TLB_ENTRIES - 1)) * 16) >> 2;
     const i32 = this.v.i32;
@@ -106,6 +111,7 @@ export class Mmu {
   /** Empties the TLB; the M set (bare, identity) survives unless PMP or the memory map changed. */
   flush(includeM: boolean): void {
     this.superpages.clear();
+    this.onFlush?.();
     const start = (this.s.base + tlbTable(includeM ? TlbSet.M : TlbSet.S, Access.Fetch)) >> 2;
     const end = (this.s.base + tlbTable(TlbSet.U, Access.Store) + TABLE_BYTES) >> 2;
     this.v.i32.fill(-1, start, end);
@@ -116,6 +122,7 @@ export class Mmu {
     for (const span of SPANS) {
       if (this.superpages.has(superpageKey(span, lo, hi))) { this.flush(false); return; }
     }
+    this.onFlush?.();
     const i32 = this.v.i32;
     const tagLo = (lo >>> 12) | (hi << 20), tagHi = hi >>> 12;
     const idx = ((lo >>> 12) & (TLB_ENTRIES - 1)) * 16;

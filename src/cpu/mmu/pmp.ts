@@ -38,10 +38,8 @@ export function pmpAllows(s: Slots, paddr: number, size: number, access: Access,
     if (a === A.TOR) { base = i === 0 ? 0 : pmpAddr(s, i - 1); end = pmpAddr(s, i); }
     else if (a === A.NA4) { base = pmpAddr(s, i); end = base + 4; }
     else { const [b, sz] = napot(s, i); base = b; end = b + sz; }
-    const inFirst = paddr >= base && paddr < end;
-    const inLast = paddr + size - 1 >= base && paddr + size - 1 < end;
-    if (!inFirst && !inLast) continue;
-    if (!(inFirst && inLast)) return false; // partially covered
+    if (!(base < paddr + size && paddr < end)) continue;
+    if (!(base <= paddr && paddr + size <= end)) return false; // partially covered
     if (priv === Priv.M && !(cfg & 0x80)) return true;
     const bit = access === Access.Fetch ? 4 : access === Access.Store ? 2 : 1;
     return (cfg & bit) !== 0;
