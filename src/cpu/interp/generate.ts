@@ -48,6 +48,7 @@ class InterpEmit extends WasmEmit {
   protected override afterHostOk(): void { this.b.get('hb').mem(Op.I64Load, H.INSTRET).set('icount'); }
   protected redirected(): void {
     this.b.get('hb').mem(Op.I64Load, H.PC).set('pc');
+    this.b.i32(1).set('fresh');
     this.b.br('top');
   }
   fetch(): void {
@@ -142,6 +143,7 @@ function emitJitDispatch(e: InterpEmit, threshold: number, blockType: number): v
   b.get('hb').mem(Op.I64Load, H.PC).set('pc');
   b.get('hb').mem(Op.I64Load, H.INSTRET).tee('t0').get('icount').op(Op.I64Sub, Op.I32WrapI64).get('steps').op(Op.I32Add).set('steps');
   b.get('t0').set('icount');
+  b.i32(1).set('fresh');
   b.br('top');
   b.end();
   b.get('jce').get('jce').mem(Op.I32Load, H.JC + 16).i32(1).op(Op.I32Add).tee('u0').mem(Op.I32Store, H.JC + 16);
@@ -159,11 +161,12 @@ export function generateInterpreter(rows: readonly Row[], memoryPages: number, o
   const runIdx = m.declareFunction({ params: [T.I32, T.I32], results: [T.I32] }, 'run');
   const b = new Code({ params: [T.I32, T.I32], results: [T.I32] }, ['hb', 'budget']);
   for (const [n, t] of [['pc', T.I64], ['npc', T.I64], ['icount', T.I64], ['imm', T.I64], ['insn', T.I32],
-    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['steps', T.I32], ['jce', T.I32], ...EMIT_LOCALS] as const) b.local(n, t);
+    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['steps', T.I32], ['jce', T.I32], ['fresh', T.I32], ['seq', T.I64], ...EMIT_LOCALS] as const) b.local(n, t);
   const e = new InterpEmit(b, helpers);
 
   b.get('hb').mem(Op.I64Load, H.PC).set('pc');
   b.get('hb').mem(Op.I64Load, H.INSTRET).set('icount');
+  b.i32(1).set('fresh');
   b.loop('top');
   b.block('done');
   // Leave when the budget is spent or the host asked (interrupt, WFI, device event).
@@ -173,23 +176,30 @@ export function generateInterpreter(rows: readonly Row[], memoryPages: number, o
   b.get('hb').get('icount').mem(Op.I64Store, H.INSTRET);
   b.i32(0).return();
   b.end();
+  // Blocks start where control arrives by a jump, branch, trap or return from a block, so only
+  // those pcs are looked up and counted; straight-line code in between is just interpreted.
+  if (opts.jitThreshold) {
+    b.get('fresh').if();
+    emitJitDispatch(e, opts.jitThreshold, m.typeOf(BLOCK_TYPE));
+    b.end();
+  }
   // Fetch through the fetch TLB; a miss, MMIO, or a 4-byte read crossing the page goes to the host.
-  if (opts.jitThreshold) emitJitDispatch(e, opts.jitThreshold, m.typeOf(BLOCK_TYPE));
   e.fetch();
 
   const full = rows.filter(r => r.len === 4);
   const comp = rows.filter(r => r.len === 2);
   b.get('insn').i32(3).op(Op.I32And).i32(3).op(Op.I32Eq).if();
-  b.get('pc').i64(4).op(Op.I64Add).set('npc');
+  b.get('pc').i64(4).op(Op.I64Add).tee('seq').set('npc');
   emitDecode(e, full, w => (w >>> 2) & 31, 5, () => b.get('insn').i32(2).op(Op.I32ShrU).i32(31).op(Op.I32And), { shift: 12, mask: 7 });
   b.else();
-  b.get('pc').i64(2).op(Op.I64Add).set('npc');
+  b.get('pc').i64(2).op(Op.I64Add).tee('seq').set('npc');
   b.get('insn').i32(0xffff).op(Op.I32And).set('insn');
   emitDecode(e, comp, w => ((w & 3) << 3) | ((w >>> 13) & 7), 5,
     () => b.get('insn').i32(3).op(Op.I32And).i32(3).op(Op.I32Shl).get('insn').i32(13).op(Op.I32ShrU).op(Op.I32Or));
   b.end();
   b.op(Op.Unreachable);
   b.end(); // done
+  if (opts.jitThreshold) b.get('npc').get('seq').op(Op.I64Ne).set('fresh');
   b.get('npc').set('pc');
   b.get('icount').i64(1).op(Op.I64Add).set('icount');
   b.get('hb').i64(0).mem(Op.I64Store, H.X);

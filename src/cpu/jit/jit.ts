@@ -146,7 +146,13 @@ export class Jit {
   invalidatePage(page: number): void {
     this.codePages[page] = 0;
     const keys = this.keysByPage.get(page);
-    if (keys) for (const k of keys) { this.table.set(this.blocks.get(k)!, null); this.blocks.delete(k); }
+    if (keys) {
+      for (const k of keys) {
+        const index = this.blocks.get(k);
+        if (index !== undefined) this.table.set(index, null);
+        this.blocks.delete(k);
+      }
+    }
     this.keysByPage.delete(page);
     for (const [k, p] of this.pending) if (p === page) this.pending.delete(k);
     this.stats.invalidations++;
