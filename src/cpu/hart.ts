@@ -50,7 +50,6 @@ export class Hart {
     if (jit) {
       jit.addHart(this.hb);
       this.mmu.codePages = jit.codePages;
-      this.mmu.onFlush = () => jit.flushJumpCache(this.hb);
     }
   }
 

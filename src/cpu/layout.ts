@@ -18,9 +18,9 @@
  *   TLB    software TLB (see mmu/tlb.ts)
  */
 export const HARTS_BASE = 0x1_0000;
-export const HART_STRIDE = 0x4_0000;
+export const HART_STRIDE = 0x8_0000;
 export const MAX_HARTS = 8;
-export const RAM_OFFSET = HARTS_BASE + HART_STRIDE * MAX_HARTS; // 0x21_0000
+export const RAM_OFFSET = HARTS_BASE + HART_STRIDE * MAX_HARTS; // 0x41_0000
 export const RAM_BASE = 0x8000_0000;
 
 export const enum H {
@@ -42,11 +42,11 @@ export const enum H {
   TLB_STORE = 0x248,
   CSR = 0x1000,
   TLB = 0x9000,
-  /** JIT jump cache (jit/jit.ts): JC_ENTRIES × 32 bytes {tag i64 = pc, table index i32, priv i32, heat i32}. */
+  /** JIT jump cache (jit/jit.ts): JC_ENTRIES × 32 bytes {tag i64 = pc, table index i32, priv i32, heat i32, host address of pc i32}. */
   JC = 0x3_9000,
 }
 
-export const JC_ENTRIES = 512;
+export const JC_ENTRIES = 4096;
 export const JC_ENTRY = 32;
 
 export const hartBase = (hart: number): number => HARTS_BASE + hart * HART_STRIDE;

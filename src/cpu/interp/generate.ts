@@ -51,6 +51,8 @@ class InterpEmit extends WasmEmit {
     this.b.i32(1).set('fresh');
     this.b.br('top');
   }
+  /** Probes the fetch TLB for `a` (2 bytes): pushes hit (i32), sets `ent`. */
+  probeFetch(): void { this.tlbProbe(Access.Fetch, 2); }
   fetch(): void {
     this.b.get('pc').set('a');
     this.tlbProbe(Access.Fetch, 4);
@@ -133,10 +135,17 @@ export interface InterpOptions {
  */
 function emitJitDispatch(e: InterpEmit, threshold: number, blockType: number): void {
   const b = e.b;
+  // Entries match on virtual pc, privilege and the host address the fetch TLB gives for pc now,
+  // so they stay valid across TLB flushes: a remapped pc simply stops matching.
+  b.get('pc').set('a');
+  e.probeFetch();
+  b.if();
+  b.get('pc').op(Op.I32WrapI64).get('ent').mem(Op.I32Load, 8).op(Op.I32Add).set('u1');
   b.get('hb').get('pc').op(Op.I32WrapI64).i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And)
     .i32(Math.log2(JC_ENTRY)).op(Op.I32Shl).op(Op.I32Add).tee('jce');
   b.mem(Op.I64Load, H.JC).get('pc').op(Op.I64Eq);
   b.get('jce').mem(Op.I32Load, H.JC + 12).get('hb').mem(Op.I32Load, H.PRIV).op(Op.I32Eq).op(Op.I32And);
+  b.get('jce').mem(Op.I32Load, H.JC + 20).get('u1').op(Op.I32Eq).op(Op.I32And);
   b.if();
   e.syncState();
   b.get('hb').get('jce').mem(Op.I32Load, H.JC + 8).callIndirect(blockType).op(Op.Drop);
@@ -150,6 +159,7 @@ function emitJitDispatch(e: InterpEmit, threshold: number, blockType: number): v
   b.get('u0').i32(threshold).op(Op.I32GeU).if();
   e.syncState();
   b.get('hb').call(HostFn.Compile).op(Op.Drop);
+  b.end();
   b.end();
 }
 

@@ -119,6 +119,7 @@ export class Jit {
     this.stats.hits++;
     const i32 = this.v.i32;
     i32[slot] = lo; i32[slot + 1] = hi; i32[slot + 2] = index; i32[slot + 3] = priv;
+    i32[slot + 5] = this.v.ramOffset(pa, 2);
     return true;
   }
 

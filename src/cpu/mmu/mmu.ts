@@ -36,8 +36,6 @@ export class Mmu {
   private readonly superpages = new Set<string>();
   /** Guest RAM pages holding translated code (jit/): never entered in the store TLB. */
   codePages: Uint8Array | undefined;
-  /** Called whenever translations change, so cached translated code for virtual pcs is dropped. */
-  onFlush: (() => void) | undefined;
 
   constructor(private readonly v: Views, private readonly s: Slots) {}
 
@@ -111,7 +109,6 @@ export class Mmu {
   /** Empties the TLB; the M set (bare, identity) survives unless PMP or the memory map changed. */
   flush(includeM: boolean): void {
     this.superpages.clear();
-    this.onFlush?.();
     const start = (this.s.base + tlbTable(includeM ? TlbSet.M : TlbSet.S, Access.Fetch)) >> 2;
     const end = (this.s.base + tlbTable(TlbSet.U, Access.Store) + TABLE_BYTES) >> 2;
     this.v.i32.fill(-1, start, end);
@@ -122,7 +119,6 @@ export class Mmu {
     for (const span of SPANS) {
       if (this.superpages.has(superpageKey(span, lo, hi))) { this.flush(false); return; }
     }
-    this.onFlush?.();
     const i32 = this.v.i32;
     const tagLo = (lo >>> 12) | (hi << 20), tagHi = hi >>> 12;
     const idx = ((lo >>> 12) & (TLB_ENTRIES - 1)) * 16;
