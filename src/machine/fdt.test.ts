@@ -1,33 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dtcDecompile, hasDtc } from './dtc-testing.js';
 import {
   buildFdt, fdtFind, fdtNode, fdtProp, fdtValue as v, FDT_MAGIC, FdtHeader, FdtToken, parseFdt, type FdtNode,
 } from './fdt.js';
-
-function hasDtc(): boolean {
-  try {
-    execFileSync('dtc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** `dtc -I dtb -O dts` of a blob. */
-function dtcDecompile(blob: Uint8Array): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gasang-fdt-'));
-  try {
-    const file = join(dir, 'x.dtb');
-    writeFileSync(file, blob);
-    return execFileSync('dtc', ['-q', '-I', 'dtb', '-O', 'dts', file], { encoding: 'utf8' });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const sample = (): FdtNode =>
   fdtNode('', { '#address-cells': v.u32(2), '#size-cells': v.u32(2), compatible: v.string('acme,board') }, [
@@ -63,7 +39,7 @@ test('header fields, block layout and tokens follow the v17 format', () => {
   assert.deepEqual(names, ['#address-cells', '#size-cells', 'compatible', 'bootargs', 'linux,initrd-start', 'device_type', 'reg', 'ranges']);
 });
 
-test('dtc decompiles the output to the expected source', { skip: !hasDtc() && 'dtc not installed' }, () => {
+test('dtc decompiles the output to the expected source', { skip: !hasDtc && 'dtc not installed' }, () => {
   const dts = dtcDecompile(buildFdt(sample(), { reservations: [{ address: 0x8000_0000, size: 0x20_0000 }] }));
   assert.equal(
     dts,

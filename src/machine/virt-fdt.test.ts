@@ -1,31 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dtcDecompile, hasDtc } from './dtc-testing.js';
 import { buildVirtFdt, isaExtensionsOf } from './virt-fdt.js';
 import { fdtFind, fdtProp, fdtValue as v, parseFdt } from './fdt.js';
 import { virtioBase, virtioIrq } from './memory-map.js';
-
-const hasDtc = ((): boolean => {
-  try {
-    execFileSync('dtc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function dtcDecompile(blob: Uint8Array): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gasang-virt-fdt-'));
-  try {
-    writeFileSync(join(dir, 'virt.dtb'), blob);
-    return execFileSync('dtc', ['-q', '-I', 'dtb', '-O', 'dts', join(dir, 'virt.dtb')], { encoding: 'utf8' });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const spec = {
   memoryBytes: 512 * 1024 * 1024,
