@@ -3,8 +3,7 @@
  * target/riscv/csr.c, in the small). Values are handled as 32-bit halves.
  */
 import {
-  ALL_INTERRUPTS, Csr, MEDELEG_WRITABLE, MIP_WRITABLE, MISA_HI, MISA_LO, MS, MSTATUS_HI_FIXED, MSTATUS_WRITABLE,
-  Priv, SSTATUS_MASK, S_INTERRUPTS,
+  ALL_INTERRUPTS, Csr, MEDELEG_WRITABLE, MIP_WRITABLE, MISA_HI, MISA_LO, MS, Priv, SSTATUS_MASK, S_INTERRUPTS,
 } from './numbers.js';
 import { PMP_ENTRIES, pmpCfg } from '../mmu/pmp.js';
 import type { Hart } from '../hart.js';
@@ -128,4 +127,3 @@ export function writeCsr(h: Hart, n: number, lo: number, hi: number): boolean {
   return n === Csr.misa;
 }
 
-export { MSTATUS_WRITABLE, MSTATUS_HI_FIXED };

@@ -122,7 +122,6 @@ function emitDecode(e: InterpEmit, rows: Row[], key: (w: number) => number, keyB
   }), () => e.trap(2, () => e.word()));
 }
 
-export interface InterpModule { bytes: Uint8Array }
 
 export interface InterpOptions {
   /** Look up translated blocks in the jump cache and ask the host to translate pcs this hot (0 = no JIT). */
