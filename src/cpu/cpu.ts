@@ -3,10 +3,11 @@
  * interpreter instantiated against it, and the harts' host-side halves.
  */
 import type { Bus } from '../memory/bus.js';
+import { GuestMemory } from '../memory/guest-memory.js';
 import { ALL_INSNS } from '../isa/index.js';
 import { generateInterpreter } from './interp/generate.js';
 import { Hart, type HartEnv } from './hart.js';
-import { HARTS_BASE, HART_STRIDE, MAX_HARTS, RAM_OFFSET } from './layout.js';
+import { HARTS_BASE, HART_STRIDE, MAX_HARTS, RAM_BASE, RAM_OFFSET } from './layout.js';
 import { Views } from './state.js';
 import { fpExecute } from './fpu/execute.js';
 import { Jit } from './jit/jit.js';
@@ -93,6 +94,17 @@ export class Cpu {
   }
 
   hart(i: number): Hart { return this.harts[i]; }
+
+  /** RAM for device DMA; device writes drop translated code on the pages they touch. */
+  guestMemory(): GuestMemory {
+    return new GuestMemory(this.ram, RAM_BASE, (pa, length) => {
+      const jit = this.jit;
+      if (!jit) return;
+      for (let page = Math.floor((pa - RAM_BASE) / 4096), last = Math.floor((pa + length - 1 - RAM_BASE) / 4096); page <= last; page++) {
+        if (jit.codePages[page]) jit.invalidatePage(page);
+      }
+    });
+  }
 
   get stopped(): boolean { return this.stopFlag; }
   set stopped(v: boolean) {
