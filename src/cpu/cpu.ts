@@ -20,6 +20,12 @@ export interface CpuOptions {
   mtime?: () => number;
   /** Translate code after this many visits (0 = interpreter only). Default: GASANG_JIT_THRESHOLD, else 0. */
   jitThreshold?: number;
+  /**
+   * Compile translations on background threads while the interpreter goes on. Default:
+   * GASANG_JIT_BACKGROUND (0/1), else on unless the threshold is 1 (then every block is translated
+   * and compiled before it first runs, the strictest test of the JIT).
+   */
+  jitBackground?: boolean;
 }
 
 const PAGE = 65536;
@@ -67,11 +73,12 @@ export class Cpu {
         ramAddrSlow: (hb: number, access: number, size: number) => at(hb).ramAddrSlow(access, size),
         exec: (hb: number, unit: number, op: number, insn: number) => at(hb).exec(unit, op, insn),
         trap: (hb: number, cause: number) => at(hb).trapFromCode(cause),
-        compile: (hb: number) => at(hb).compile(),
+        compile: (hb: number, jce: number) => at(hb).compile(jce),
       },
     };
     this.jit = this.jitThreshold > 0
-      ? new Jit(this.views, ALL_INSNS, this.table, this.imports, () => this.harts.flatMap(h => h.storeTlbTables()))
+      ? new Jit(this.views, ALL_INSNS, this.table, this.imports, () => this.harts.flatMap(h => h.storeTlbTables()),
+        { background: opts.jitBackground ?? (process.env.GASANG_JIT_BACKGROUND !== undefined ? process.env.GASANG_JIT_BACKGROUND !== '0' : this.jitThreshold > 1) })
       : undefined;
     const env: HartEnv = {
       jit: this.jit,
@@ -117,7 +124,7 @@ export class Cpu {
     const h = this.harts[hart];
     h.clearExit();
     this.runFn(h.hb, budget);
-    this.jit?.flush();
+    this.jit?.tick();
   }
 
   /** Runs the current hart until `budget` instructions have run or `stopped` is set (tests, tools). */

@@ -58,13 +58,9 @@ export class Hart {
     return [TlbSet.M, TlbSet.S, TlbSet.SSum, TlbSet.U].map(set => this.hb + tlbTable(set, Access.Store));
   }
 
-  /** Host call from the interpreter: translate the block at pc (if it can be fetched) for the jump cache. */
-  compile(): number {
-    const jit = this.env.jit;
-    if (!jit) return 0;
-    const lo = this.s.lo(H.PC), hi = this.s.hi(H.PC);
-    const pa = this.translateFor(lo, hi, Access.Fetch);
-    if (pa >= 0) jit.enter(this.hb, this.priv, pa);
+  /** Host call from the interpreter: jump-cache entry `jce` is hot, translate its block. */
+  compile(jce: number): number {
+    this.env.jit?.request(jce);
     return 0;
   }
 

@@ -20,7 +20,7 @@ export const HOST_IMPORTS: readonly { name: string; type: FuncType }[] = [
   { name: 'ramAddrSlow', type: i32s(3) }, // (hart, Access, size) -> host address in SCRATCH_VAL
   { name: 'exec', type: i32s(4) },        // (hart, unit, op, insn)
   { name: 'trap', type: i32s(2) },        // (hart, cause) tval in SCRATCH_VAL
-  { name: 'compile', type: i32s(1) },     // (hart) translate the block at PC for the jump cache
+  { name: 'compile', type: i32s(2) },     // (hart, jump-cache entry) translate the entry's block
 ];
 
 /** Type of translated blocks: (hart) -> status, as host calls. */

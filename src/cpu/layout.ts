@@ -14,6 +14,7 @@
  *   FS_ON  i32 non-zero when mstatus.FS != Off (FP instructions legal)
  *   SCRATCH_ADDR / SCRATCH_VAL  i64 slots to pass 64-bit values across the wasm↔JS boundary
  *   RESV_ADDR i64 LR reservation (physical), RESV_VALID i32
+ *   JIT_INSNS, BUDGET_END  i64 JIT statistics and the budget translated loops respect
  *   CSR    4096 × i64, indexed by CSR number (fcsr at 0x003 holds fflags | frm << 5)
  *   TLB    software TLB (see mmu/tlb.ts)
  */
@@ -40,9 +41,13 @@ export const enum H {
   TLB_FETCH = 0x240,
   TLB_LOAD = 0x244,
   TLB_STORE = 0x248,
+  /** Instructions retired inside translated blocks (JIT statistics), i64. */
+  JIT_INSNS = 0x250,
+  /** INSTRET value at which the current run's budget is spent: translated loops stop there, i64. */
+  BUDGET_END = 0x258,
   CSR = 0x1000,
   TLB = 0x9000,
-  /** JIT jump cache (jit/jit.ts): JC_ENTRIES × 32 bytes {tag i64 = pc, table index i32, priv i32, heat i32, host address of pc i32}. */
+  /** JIT jump cache (jit/jit.ts): JC_ENTRIES × 32 bytes {tag i64 = pc, table index i32 (-1: none yet), priv i32, heat i32, host address of pc i32}. */
   JC = 0x3_9000,
 }
 

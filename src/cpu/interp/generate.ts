@@ -129,8 +129,9 @@ export interface InterpOptions {
 }
 
 /**
- * Before interpreting pc: run its translated block if the jump cache has one for this privilege,
- * else count how often the slot is visited and ask the host to translate once it is hot.
+ * Before interpreting pc: run its translated block if the jump cache has one, else count visits of
+ * this pc and ask the host to translate it once it is hot (the host fills the entry's table index
+ * when the translation is ready, possibly later: compilation may run in the background).
  */
 function emitJitDispatch(e: InterpEmit, threshold: number, blockType: number): void {
   const b = e.b;
@@ -140,24 +141,36 @@ function emitJitDispatch(e: InterpEmit, threshold: number, blockType: number): v
   e.probeFetch();
   b.if();
   b.get('pc').op(Op.I32WrapI64).get('ent').mem(Op.I32Load, 8).op(Op.I32Add).set('u1');
-  b.get('hb').get('pc').op(Op.I32WrapI64).i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And)
-    .i32(Math.log2(JC_ENTRY)).op(Op.I32Shl).op(Op.I32Add).tee('jce');
+  b.get('pc').op(Op.I32WrapI64).tee('u0').i32(1).op(Op.I32ShrU).get('u0').i32(13).op(Op.I32ShrU).op(Op.I32Xor)
+    .i32(JC_ENTRIES - 1).op(Op.I32And).i32(Math.log2(JC_ENTRY)).op(Op.I32Shl).get('hb').op(Op.I32Add).tee('jce');
   b.mem(Op.I64Load, H.JC).get('pc').op(Op.I64Eq);
   b.get('jce').mem(Op.I32Load, H.JC + 12).get('hb').mem(Op.I32Load, H.PRIV).op(Op.I32Eq).op(Op.I32And);
   b.get('jce').mem(Op.I32Load, H.JC + 20).get('u1').op(Op.I32Eq).op(Op.I32And);
-  b.if();
+  b.op(Op.I32Eqz).if();
+  // A new pc takes the entry over and starts counting.
+  b.get('jce').get('pc').mem(Op.I64Store, H.JC);
+  b.get('jce').i32(-1).mem(Op.I32Store, H.JC + 8);
+  b.get('jce').get('hb').mem(Op.I32Load, H.PRIV).mem(Op.I32Store, H.JC + 12);
+  b.get('jce').i32(0).mem(Op.I32Store, H.JC + 16);
+  b.get('jce').get('u1').mem(Op.I32Store, H.JC + 20);
+  b.end();
+  b.get('jce').mem(Op.I32Load, H.JC + 8).i32(0).op(Op.I32LtS).if();
+  b.get('jce').get('jce').mem(Op.I32Load, H.JC + 16).i32(1).op(Op.I32Add).tee('u0').mem(Op.I32Store, H.JC + 16);
+  b.get('u0').i32(threshold).op(Op.I32Eq).if();
   e.syncState();
-  b.get('hb').get('jce').mem(Op.I32Load, H.JC + 8).callIndirect(blockType).op(Op.Drop);
+  b.get('hb').get('jce').i32(H.JC).op(Op.I32Add).call(HostFn.Compile).op(Op.Drop);
+  b.end();
+  b.end();
+  b.get('jce').mem(Op.I32Load, H.JC + 8).tee('u0').i32(0).op(Op.I32GeS).if();
+  e.syncState();
+  b.get('hb').get('u0').callIndirect(blockType).op(Op.Drop);
   b.get('hb').mem(Op.I64Load, H.PC).set('pc');
-  b.get('hb').mem(Op.I64Load, H.INSTRET).tee('t0').get('icount').op(Op.I64Sub, Op.I32WrapI64).get('steps').op(Op.I32Add).set('steps');
+  b.get('hb').mem(Op.I64Load, H.INSTRET).tee('t0').get('icount').op(Op.I64Sub).set('t1');
+  b.get('hb').get('hb').mem(Op.I64Load, H.JIT_INSNS).get('t1').op(Op.I64Add).mem(Op.I64Store, H.JIT_INSNS);
+  b.get('t1').op(Op.I32WrapI64).get('steps').op(Op.I32Add).set('steps');
   b.get('t0').set('icount');
   b.i32(1).set('fresh');
   b.br('top');
-  b.end();
-  b.get('jce').get('jce').mem(Op.I32Load, H.JC + 16).i32(1).op(Op.I32Add).tee('u0').mem(Op.I32Store, H.JC + 16);
-  b.get('u0').i32(threshold).op(Op.I32GeU).if();
-  e.syncState();
-  b.get('hb').call(HostFn.Compile).op(Op.Drop);
   b.end();
   b.end();
 }
@@ -175,6 +188,7 @@ export function generateInterpreter(rows: readonly Row[], memoryPages: number, o
 
   b.get('hb').mem(Op.I64Load, H.PC).set('pc');
   b.get('hb').mem(Op.I64Load, H.INSTRET).set('icount');
+  b.get('hb').get('icount').get('budget').op(Op.I64ExtendI32U).op(Op.I64Add).mem(Op.I64Store, H.BUDGET_END);
   b.i32(1).set('fresh');
   b.loop('top');
   b.block('done');

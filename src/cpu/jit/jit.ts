@@ -10,7 +10,7 @@ import { Op } from '../../wasm/opcodes.js';
 import { fieldValue, type Field, type HostSemantics } from '../../isa/types.js';
 import type { Helper, RegOperand } from '../../isa/emit.js';
 import type { Row } from '../../isa/rv64.js';
-import { H, JC_ENTRIES, JC_ENTRY, RAM_BASE } from '../layout.js';
+import { H, JC_ENTRIES, JC_ENTRY, RAM_BASE, RAM_OFFSET } from '../layout.js';
 import { BLOCK_TYPE, HOST_IMPORTS, emitHelpers } from '../host-abi.js';
 import { EMIT_LOCALS, WasmEmit } from '../wasm-emit.js';
 import { TLB_ENTRIES } from '../mmu/mmu.js';
@@ -21,10 +21,21 @@ import { decoderFor, isHost } from './decode.js';
 const MAX_BLOCK = 32;
 /** Blocks compiled together in one module (each module costs V8 a code region). */
 const BATCH = Number(process.env.GASANG_JIT_BATCH ?? 64);
+/** Longest a translated block waits for its batch to fill before compilation (ms). */
+const BATCH_WAIT_MS = 10;
 
-interface Batch { m: ModuleBuilder; helpers: Record<Helper, number>; keys: string[] }
-
-export interface JitStats { blocks: number; bytes: number; hits: number; invalidations: number }
+export interface JitStats {
+  /** Blocks translated, wasm bytes and modules made from them. */
+  blocks: number; bytes: number; modules: number;
+  /** Jump-cache entries pointed at a translation. */
+  installs: number;
+  /** Pages whose translations were dropped because something wrote to them. */
+  invalidations: number;
+  /** Hot pcs where nothing could be translated (left to the interpreter). */
+  untranslatable: number;
+  /** Host time spent translating, and compiling/instantiating on the VM's thread. */
+  translateMs: number; compileMs: number;
+}
 
 class JitEmit extends WasmEmit {
   word_ = 0;
@@ -67,22 +78,46 @@ class JitEmit extends WasmEmit {
   }
 }
 
+interface Waiter { jce: number; lo: number; hi: number; priv: number; host: number }
+
+/** Blocks translated into one module, compiled together. */
+interface Batch {
+  m: ModuleBuilder;
+  helpers: Record<Helper, number>;
+  /** Per function: its key ('' for a stub), physical page and that page's generation at translation. */
+  keys: string[];
+  pages: number[];
+  gens: number[];
+  /** Jump-cache entries waiting for a block of this batch, by key. */
+  waiters: Map<string, Waiter[]>;
+  opened: number;
+}
+
+export interface JitOptions {
+  /** Compile modules on V8's background threads (the interpreter goes on meanwhile) instead of at once. */
+  background: boolean;
+}
+
 export class Jit {
-  readonly stats: JitStats = { blocks: 0, bytes: 0, hits: 0, invalidations: 0 };
+  readonly stats: JitStats = { blocks: 0, bytes: 0, modules: 0, installs: 0, invalidations: 0, untranslatable: 0, translateMs: 0, compileMs: 0 };
   /** Guest RAM pages (index from RAM_BASE) that hold translated code. */
   readonly codePages: Uint8Array;
-  /** Translations by "priv:vpc:ppc", and the keys made from each physical page. */
+  /** Bumped when a page's translations are dropped, so translations still compiling are discarded. */
+  private readonly pageGen: Uint32Array;
+  /** Translations by "priv:vpc:pa", and the keys made from each physical page. */
   private readonly blocks = new Map<string, number>();
   private readonly keysByPage = new Map<number, string[]>();
+  /** Keys translated and not yet installed (in the open batch or compiling). */
+  private readonly translating = new Map<string, Batch>();
   private readonly decode: (word: number) => Row | undefined;
   private readonly hartBases: number[] = [];
-  /** Translated, not yet compiled: key → physical page. */
-  private readonly pending = new Map<string, number>();
   private batch: Batch | undefined;
+  private compiling = 0;
 
   constructor(private readonly v: Views, rows: readonly Row[], private readonly table: WebAssembly.Table,
-    private readonly imports: WebAssembly.Imports, private readonly storeTlbs: () => number[]) {
+    private readonly imports: WebAssembly.Imports, private readonly storeTlbs: () => number[], private readonly opts: JitOptions) {
     this.codePages = new Uint8Array(Math.ceil(v.ramBytes / 4096));
+    this.pageGen = new Uint32Array(this.codePages.length);
     this.decode = decoderFor(rows);
   }
 
@@ -93,59 +128,97 @@ export class Jit {
     const i32 = this.v.i32;
     for (let i = 0; i < JC_ENTRIES; i++) {
       const e = (hb + H.JC + i * JC_ENTRY) >> 2;
-      i32[e] = -1; i32[e + 1] = -1;
+      i32[e] = -1; i32[e + 1] = -1; i32[e + 2] = -1;
     }
   }
 
   /**
-   * Translates (or finds) the block at the hart's pc, whose instructions start at physical `pa`,
-   * and enters it in the jump cache. Returns false when nothing could be translated there.
+   * The interpreter found jump-cache entry `jce` (absolute address) hot: translate its block, or
+   * point the entry at an existing translation. Blocks compiled in the background reach the entry
+   * when their module is ready.
    */
-  enter(hb: number, priv: number, pa: number): boolean {
-    const lo = this.v.i32[(hb + H.PC) >> 2], hi = this.v.i32[(hb + H.PC + 4) >> 2];
-    const slot = (hb + H.JC + (((lo >>> 1) & (JC_ENTRIES - 1)) * JC_ENTRY)) >> 2;
-    const key = `${priv}:${lo}:${hi}:${pa}`;
+  request(jce: number): void {
+    const i32 = this.v.i32, e = jce >> 2;
+    const w: Waiter = { jce, lo: i32[e], hi: i32[e + 1], priv: i32[e + 3], host: i32[e + 5] };
+    const pa = w.host - RAM_OFFSET + RAM_BASE;
+    const key = `${w.priv}:${w.lo}:${w.hi}:${pa}`;
     const index = this.blocks.get(key);
-    if (index === undefined) {
-      // Translate into the current batch; it becomes callable when the batch is compiled.
-      if (this.pending.has(key)) return false;
-      const vpc = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
-      const page = Math.floor((pa - RAM_BASE) / 4096);
-      if (!this.translate(vpc, pa, key, page)) { this.v.i32[slot + 4] = 0; return false; }
-      this.protect(page);
-      if (this.pending.size >= BATCH) this.flush();
-      return false;
-    }
-    this.stats.hits++;
-    const i32 = this.v.i32;
-    i32[slot] = lo; i32[slot + 1] = hi; i32[slot + 2] = index; i32[slot + 3] = priv;
-    i32[slot + 5] = this.v.ramOffset(pa, 2);
-    return true;
+    if (index !== undefined) { i32[e + 2] = index; this.stats.installs++; return; }
+    const batch = this.translating.get(key);
+    if (batch) { batch.waiters.get(key)!.push(w); return; }
+    const page = Math.floor((pa - RAM_BASE) / 4096);
+    const t0 = performance.now();
+    const open = this.batch ??= this.newBatch();
+    const ok = this.translate((BigInt(w.hi) << 32n) | BigInt(w.lo >>> 0), pa, key, page, open);
+    this.stats.translateMs += performance.now() - t0;
+    if (!ok) { i32[e + 4] = -0x4000_0000; this.stats.untranslatable++; return; } // never hot again
+    this.protect(page);
+    this.translating.set(key, open);
+    open.waiters.set(key, [w]);
+    if (!this.opts.background || open.keys.length >= BATCH) this.flush();
   }
 
-  /** Compiles the pending batch of translations into one module and makes them callable. */
+  /** Called between runs: sends the open batch off once it has waited long enough to be worth a module. */
+  tick(): void {
+    const batch = this.batch;
+    if (batch && performance.now() - batch.opened > BATCH_WAIT_MS) this.flush();
+  }
+
+  /** Sends the open batch to compilation (at once, or in the background). */
   flush(): void {
     const batch = this.batch;
-    if (!batch || this.pending.size === 0) return;
-    const bytes = batch.m.encode();
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports);
-    const first = this.table.grow(batch.keys.length);
-    batch.keys.forEach((key, i) => {
-      this.table.set(first + i, instance.exports[`b${i}`] as () => number);
-      const p = this.pending.get(key);
-      if (p === undefined) return; // its page was written meanwhile
-      this.blocks.set(key, first + i);
-      const keys = this.keysByPage.get(p);
-      if (keys) keys.push(key); else this.keysByPage.set(p, [key]);
-    });
-    this.stats.bytes += bytes.length;
-    this.pending.clear();
+    if (!batch) return;
     this.batch = undefined;
+    const t0 = performance.now();
+    const bytes = batch.m.encode();
+    const t1 = performance.now();
+    this.stats.translateMs += t1 - t0;
+    this.stats.bytes += bytes.length;
+    this.stats.modules++;
+    if (!this.opts.background) {
+      this.install(batch, new WebAssembly.Module(bytes));
+      this.stats.compileMs += performance.now() - t1;
+      return;
+    }
+    this.compiling++;
+    WebAssembly.compile(bytes).then(module => {
+      this.compiling--;
+      const t2 = performance.now();
+      this.install(batch, module);
+      this.stats.compileMs += performance.now() - t2;
+    }, () => {
+      // Not expected (the encoder is tested); the blocks simply stay interpreted.
+      this.compiling--;
+      for (const k of batch.keys) this.translating.delete(k);
+    });
+  }
+
+  /** Makes a compiled batch's blocks callable and points the waiting jump-cache entries at them. */
+  private install(batch: Batch, module: WebAssembly.Module): void {
+    const instance = new WebAssembly.Instance(module, this.imports);
+    const first = this.table.grow(batch.keys.length);
+    const i32 = this.v.i32;
+    batch.keys.forEach((key, i) => {
+      if (!key) return;
+      this.translating.delete(key);
+      const page = batch.pages[i];
+      if (this.pageGen[page] !== batch.gens[i]) return; // its page was written meanwhile
+      const index = first + i;
+      this.table.set(index, instance.exports[`b${i}`] as () => number);
+      this.blocks.set(key, index);
+      const keys = this.keysByPage.get(page);
+      if (keys) keys.push(key); else this.keysByPage.set(page, [key]);
+      for (const w of batch.waiters.get(key)!) {
+        const e = w.jce >> 2;
+        if (i32[e] === w.lo && i32[e + 1] === w.hi && i32[e + 3] === w.priv && i32[e + 5] === w.host) { i32[e + 2] = index; this.stats.installs++; }
+      }
+    });
   }
 
   /** A write reached a page with translated code: forget its blocks. */
   invalidatePage(page: number): void {
     this.codePages[page] = 0;
+    this.pageGen[page]++;
     const keys = this.keysByPage.get(page);
     if (keys) {
       for (const k of keys) {
@@ -155,7 +228,6 @@ export class Jit {
       }
     }
     this.keysByPage.delete(page);
-    for (const [k, p] of this.pending) if (p === page) this.pending.delete(k);
     this.stats.invalidations++;
     for (const hb of this.hartBases) this.flushJumpCache(hb);
   }
@@ -174,11 +246,10 @@ export class Jit {
     }
   }
 
-  private translate(vpc: bigint, pa: number, key: string, page: number): boolean {
+  private translate(vpc: bigint, pa: number, key: string, page: number, batch: Batch): boolean {
     const off = this.v.ramOffset(pa, 2);
     if (off < 0) return false;
     const pageEnd = pa - (pa % 4096) + 4096;
-    const batch = this.batch ??= this.newBatch();
     const fn = batch.m.declareFunction(BLOCK_TYPE, `b${batch.keys.length}`);
     const b = new Code(BLOCK_TYPE, ['hb']);
     for (const [n, t] of [['npc', T.I64], ['ic', T.I64], ...EMIT_LOCALS] as const) b.local(n, t);
@@ -206,14 +277,13 @@ export class Jit {
       // Nothing translatable here: a stub that hands straight back (never entered in the cache).
       b.i32(0);
       batch.m.define(fn, b);
-      batch.keys.push('');
+      batch.keys.push(''); batch.pages.push(page); batch.gens.push(0);
       return false;
     }
     e.storeState('npc', count);
     b.i32(0);
     batch.m.define(fn, b);
-    batch.keys.push(key);
-    this.pending.set(key, page);
+    batch.keys.push(key); batch.pages.push(page); batch.gens.push(this.pageGen[page]);
     this.stats.blocks++;
     return true;
   }
@@ -221,7 +291,7 @@ export class Jit {
   private newBatch(): Batch {
     const m = new ModuleBuilder(this.v.memory.buffer.byteLength / 65536);
     for (const imp of HOST_IMPORTS) m.importFunction('host', imp.name, imp.type);
-    return { m, helpers: emitHelpers(m), keys: [] };
+    return { m, helpers: emitHelpers(m), keys: [], pages: [], gens: [], waiters: new Map(), opened: performance.now() };
   }
 }
 
