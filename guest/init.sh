@@ -5,6 +5,15 @@
 #   - prints the line GASANG-READY on the console once the system is up,
 #   - then runs an interactive shell on the console (with job control),
 #   - powers the machine off (poweroff -f) when that shell exits.
+# Kernel command line parameters it acts on (without them it does only the above):
+#   root=DEVICE (/dev/vda, LABEL=..., UUID=...): load the modules (below), mount that disk
+#     (rootfstype= default ext4, rootflags=, ro/rw default rw, rootwait=seconds default 30) and
+#     switch_root into it, running init= (default /sbin/init), which then keeps the contract.
+#     If the disk cannot be used, this init says why and goes on with the initramfs shell.
+#   gasang.modules=1: load the modules, stay in the initramfs (e.g. for virtio-9p or -net tests).
+# Modules: those under /lib/modules/$(uname -r) in the order of its load-order file (the Debian
+# guest's initramfs carries virtio-mmio, -blk, -net, -rng, ext4 and 9p; the default guest's kernel
+# has its drivers built in and carries none).
 BB=/bin/busybox
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 export HOME=/root TERM=${TERM:-vt100}
@@ -17,6 +26,57 @@ $BB mount -t devpts devpts /dev/pts 2>/dev/null
 $BB mount -t tmpfs tmpfs /tmp
 $BB mount -t tmpfs tmpfs /run
 $BB --install -s
+
+# load_modules: dependencies first (the list is already ordered, so no modules.dep is needed).
+load_modules() {
+  local dir=/lib/modules/$(uname -r) m
+  [ -f "$dir/load-order" ] || return 0
+  while read -r m; do insmod "$dir/$m" || echo "gasang: cannot load $m"; done < "$dir/load-order"
+}
+
+# boot_disk: mounts $root on /newroot and switch_roots into it; returns only if that failed.
+boot_disk() {
+  local dev=$root i=0
+  while :; do
+    case $root in
+      LABEL=*|UUID=*) dev=$(findfs "$root" 2>/dev/null) ;;
+    esac
+    [ -n "$dev" ] && [ -b "$dev" ] && break
+    i=$((i + 1))
+    [ $i -gt $((rootwait * 10)) ] && { echo "gasang: root device $root did not appear in ${rootwait}s"; return 1; }
+    sleep 0.1
+  done
+  mkdir -p /newroot
+  mount -t "$rootfstype" -o "$rootmode${rootflags:+,$rootflags}" "$dev" /newroot ||
+    { echo "gasang: cannot mount $dev ($rootfstype) on /newroot"; return 1; }
+  if [ ! -x "/newroot$rootinit" ] && [ ! -L "/newroot$rootinit" ]; then
+    echo "gasang: no $rootinit on $root"; umount /newroot; return 1
+  fi
+  umount /tmp
+  for d in dev proc sys run; do
+    if [ -d "/newroot/$d" ]; then mount --move "/$d" "/newroot/$d"; else umount -l "/$d"; fi
+  done
+  exec switch_root /newroot "$rootinit"
+}
+
+set -f   # word-split /proc/cmdline without globbing
+root= rootfstype=ext4 rootflags= rootmode=rw rootwait=30 rootinit=/sbin/init modules=0
+for arg in $(cat /proc/cmdline); do
+  case $arg in
+    gasang.modules=1) modules=1 ;;
+    root=*) root=${arg#root=} ;;
+    rootfstype=*) rootfstype=${arg#rootfstype=} ;;
+    rootflags=*) rootflags=${arg#rootflags=} ;;
+    rootwait=*) rootwait=${arg#rootwait=} ;;
+    init=*) rootinit=${arg#init=} ;;
+    ro|rw) rootmode=$arg ;;
+  esac
+done
+set +f
+case $rootwait in ''|*[!0-9]*) rootwait=30 ;; esac
+[ -n "$root" ] && modules=1
+[ $modules = 1 ] && load_modules
+[ -n "$root" ] && boot_disk
 
 hostname -F /etc/hostname 2>/dev/null || hostname gasang
 ifconfig lo 127.0.0.1 up 2>/dev/null

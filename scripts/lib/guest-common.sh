@@ -92,11 +92,12 @@ extract_busybox() {
   rm -rf "$tmp"
 }
 
-# make_initramfs BUSYBOX OUT GUEST_NAME: gzip'd newc cpio with busybox as /bin/busybox and
-# guest/init.sh as /init. GUEST_NAME goes into /etc/gasang-guest (shown in the banner).
+# make_initramfs BUSYBOX OUT GUEST_NAME [EXTRA_DIR]: gzip'd newc cpio with busybox as /bin/busybox
+# and guest/init.sh as /init. GUEST_NAME goes into /etc/gasang-guest (shown in the banner).
+# EXTRA_DIR's contents, if given, are added at the root (e.g. lib/modules/<version>/...).
 # Reproducible: fixed mtimes, root ownership, sorted entries, gzip -n.
 make_initramfs() {
-  local busybox=$1 out=$2 name=$3 root
+  local busybox=$1 out=$2 name=$3 extra=${4:-} root
   root=$(mktemp -d)
   mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,mnt}
   chmod 1777 "$root/tmp"
@@ -108,6 +109,7 @@ make_initramfs() {
   printf 'gasang\n' > "$root/etc/hostname"
   printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
   printf 'root:x:0:\n' > "$root/etc/group"
+  [[ -z $extra ]] || cp -R "$extra/." "$root/"
   # Static device nodes so that the console works even before devtmpfs is mounted
   # (the kernel's built-in initramfs also provides /dev/console; mknod needs root).
   if [[ $(id -u) == 0 ]]; then

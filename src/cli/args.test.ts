@@ -27,6 +27,9 @@ test('no arguments: the defaults', () => {
     append: DEFAULT_APPEND,
     memoryMiB: 256,
     cpus: 1,
+    drives: [],
+    shares: [],
+    rng: true,
     help: false,
   });
 });
@@ -36,7 +39,7 @@ test('every option, as separate values and with =', () => {
     ['--kernel', 'k', '--initrd=i', '--append', 'console=ttyS0 init=/bin/sh', '--firmware=f', '--memory', '512', '--cpus=4'],
     defaults,
   );
-  assert.deepEqual(o, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, help: false });
+  assert.deepEqual(o, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], rng: true, help: false });
   assert.equal(parseRunArgs(['--append='], defaults).append, '', 'an empty command line is allowed');
   assert.equal(parseRunArgs(['--append=a=b c=d'], defaults).append, 'a=b c=d', 'only the first = splits');
 });
@@ -73,4 +76,56 @@ test('bad values are one-line InputErrors', () => {
   rejects(['Image'], 'Unexpected argument "Image" (see gasang run --help)');
   rejects(['--kernel'], '--kernel needs a value');
   rejects(['--kernel='], '--kernel needs a path');
+});
+
+test('--drive and --volume: disks in command-line order, QEMU key=value syntax', () => {
+  const o = parseRunArgs([
+    '--drive', 'file=a.img',
+    '--volume=mode=stripe,files=m0.qcow2:m1.img:m2.img,stripe=128K,readonly=on',
+    '-drive', 'file=we,,ird.qcow2,format=qcow2,readonly=off,iops=200,bps=10M,bps_burst=1M,serial=disk-2',
+    '--volume', 'mode=mirror,files=x:y',
+  ], defaults);
+  assert.deepEqual(o.drives, [
+    { kind: 'file', file: 'a.img', format: undefined, readOnly: false, throttle: undefined, serial: undefined },
+    { kind: 'volume', mode: 'stripe', files: ['m0.qcow2', 'm1.img', 'm2.img'], stripeBytes: 128 * 1024, readOnly: true, throttle: undefined, serial: undefined },
+    { kind: 'file', file: 'we,ird.qcow2', format: 'qcow2', readOnly: false, throttle: { iops: 200, bps: 10 * 1024 * 1024, bpsBurst: 1024 * 1024 }, serial: 'disk-2' },
+    { kind: 'volume', mode: 'mirror', files: ['x', 'y'], stripeBytes: undefined, readOnly: false, throttle: undefined, serial: undefined },
+  ]);
+  assert.equal(parseRunArgs(['--drive', 'file=a,readonly=yes'], defaults).drives[0]!.readOnly, true);
+});
+
+test('--share and --rng/--no-rng', () => {
+  const o = parseRunArgs(['--share', 'host=/srv/data,tag=data', '--share=host=/ro,tag=ro,readonly=on', '--no-rng'], defaults);
+  assert.deepEqual(o.shares, [{ host: '/srv/data', tag: 'data', readOnly: false }, { host: '/ro', tag: 'ro', readOnly: true }]);
+  assert.equal(o.rng, false);
+  assert.equal(parseRunArgs(['--no-rng', '--rng'], defaults).rng, true);
+  assert.match(RUN_USAGE, /--drive file=PATH/);
+  assert.match(RUN_USAGE, /separated by ':'/);
+});
+
+test('bad drive, volume and share values are one-line InputErrors', () => {
+  rejects(['--drive', 'format=raw'], '--drive needs file=PATH');
+  rejects(['--drive', 'file='], '--drive needs file=PATH');
+  rejects(['--drive', 'a.img'], /^--drive "a.img": expected key=value \(keys: file, format, readonly, serial, iops, bps, iops_burst, bps_burst\)$/);
+  rejects(['--drive', 'file=a,format=vmdk'], '--drive: format=vmdk: expected raw or qcow2');
+  rejects(['--drive', 'file=a,readonly=maybe'], '--drive: readonly=maybe: expected on or off');
+  rejects(['--drive', 'file=a,cache=none'], /^--drive: unknown key "cache"/);
+  rejects(['--drive', 'file=a,file=b'], '--drive: file given twice');
+  rejects(['--drive', 'file=a,iops=-1'], '--drive: iops=-1: not a number (suffixes K, M, G allowed)');
+  rejects(['--drive', 'file=a,bps=0'], '--drive: bps must be at least 1');
+  rejects(['--drive', 'file=a,iops_burst=5'], '--drive: iops_burst needs iops');
+  rejects(['--drive', 'file=a,serial=much-too-long-for-virtio'], '--drive: serial must be 1 to 20 printable ASCII characters');
+  rejects(['--volume', 'files=a:b'], '--volume needs mode=linear, stripe or mirror');
+  rejects(['--volume', 'mode=raid5,files=a:b'], '--volume needs mode=linear, stripe or mirror');
+  rejects(['--volume', 'mode=linear'], "--volume needs files=A:B (image files separated by ':')");
+  rejects(['--volume', 'mode=linear,files=a::b'], '--volume: files=a::b: an empty file name');
+  rejects(['--volume', 'mode=linear,files=a:b,stripe=64K'], '--volume: stripe= is for mode=stripe');
+  rejects(['--volume', 'mode=stripe,files=a:b,stripe=1000'], '--volume: stripe=1000: must be a positive multiple of 512 bytes');
+  rejects(['--share', 'tag=t'], '--share needs host=DIR');
+  rejects(['--share', 'host=/x'], '--share needs tag=TAG (the name the guest mounts)');
+  rejects(['--share', 'host=/x,tag=a b'], '--share: tag must be 1 to 255 bytes without spaces or commas');
+  rejects(['--drive'], '--drive needs a value');
+  const many = Array.from({ length: 8 }, (_, i) => `--drive=file=d${i}`);
+  rejects(many, '9 virtio devices (drives, shares, the entropy device): the board has 8 slots');
+  assert.equal(parseRunArgs([...many, '--no-rng'], defaults).drives.length, 8);
 });

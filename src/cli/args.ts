@@ -4,6 +4,9 @@
  */
 import { InputError } from '../util/errors.js';
 import { MAX_HARTS, RAM_OFFSET } from '../cpu/layout.js';
+import { VIRTIO_COUNT } from '../machine/memory-map.js';
+import type { ThrottleLimits } from '../storage/throttle.js';
+import type { VolumeMode } from '../storage/volume/index.js';
 
 export const DEFAULT_MEMORY_MIB = 256;
 export const DEFAULT_CPUS = 1;
@@ -20,6 +23,37 @@ export interface RunDefaults {
   append?: string;
 }
 
+/** A disk image (--drive). */
+export interface DriveFileOption {
+  kind: 'file';
+  file: string;
+  /** Probed when absent. */
+  format?: 'raw' | 'qcow2';
+  readOnly: boolean;
+  throttle?: ThrottleLimits;
+  serial?: string;
+}
+
+/** A volume over several images (--volume). */
+export interface DriveVolumeOption {
+  kind: 'volume';
+  mode: VolumeMode;
+  files: string[];
+  stripeBytes?: number;
+  readOnly: boolean;
+  throttle?: ThrottleLimits;
+  serial?: string;
+}
+
+export type DriveOption = DriveFileOption | DriveVolumeOption;
+
+/** A host directory shared over virtio-9p (--share). */
+export interface ShareOption {
+  host: string;
+  tag: string;
+  readOnly: boolean;
+}
+
 export interface RunOptions {
   kernel: string;
   /** undefined: boot without an initrd (--no-initrd, or no default). */
@@ -28,6 +62,11 @@ export interface RunOptions {
   firmware: string;
   memoryMiB: number;
   cpus: number;
+  /** Disks in command-line order (--drive and --volume): the first is /dev/vda. */
+  drives: DriveOption[];
+  shares: ShareOption[];
+  /** virtio-rng entropy device (--no-rng turns it off). */
+  rng: boolean;
   /** --help was given: print RUN_USAGE and exit 0; the other fields hold defaults. */
   help: boolean;
 }
@@ -43,12 +82,25 @@ Options:
   --firmware PATH     OpenSBI fw_jump.bin or fw_dynamic.bin (alias: --bios)
   -m, --memory SIZE   guest RAM in MiB, or with an M/G suffix (default: ${DEFAULT_MEMORY_MIB}, at most ${MAX_MEMORY_MIB})
   --cpus N            harts, 1 to ${MAX_CPUS} (alias: -smp) (default: ${DEFAULT_CPUS})
+  --drive file=PATH[,format=raw|qcow2][,readonly=on|off][,iops=N][,bps=N][,serial=S]
+                      a virtio disk (repeatable; the first is /dev/vda). The format is probed
+                      when not given. Throttling: iops=N requests/s, bps=N bytes/s (K/M/G
+                      suffixes), iops_burst=N, bps_burst=N
+  --volume mode=linear|stripe|mirror,files=A:B[:...][,stripe=SIZE][,readonly=on|off][,iops=N][,bps=N]
+                      one virtio disk made of several images; files are separated by ':'
+                      (stripe: chunk size, default 64K)
+  --share host=DIR,tag=TAG[,readonly=on|off]
+                      a host directory for the guest to mount with
+                      mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt
+  --no-rng            no virtio-rng entropy device (default: one, the guest's /dev/hwrng)
   -h, --help          show this help
 
 Options take their value as the next argument or after '=' (--memory=512).
+In key=value lists a comma inside a value is written twice (file=a,,b.img names "a,b.img").
+At most ${VIRTIO_COUNT} virtio devices (drives, shares and the entropy device) in all.
 On the console, Ctrl-A x quits, Ctrl-A h lists the other keys.`;
 
-type Key = 'kernel' | 'initrd' | 'append' | 'firmware' | 'memory' | 'cpus';
+type Key = 'kernel' | 'initrd' | 'append' | 'firmware' | 'memory' | 'cpus' | 'drive' | 'volume' | 'share';
 
 const VALUE_FLAGS: Record<string, Key> = {
   '--kernel': 'kernel',
@@ -65,6 +117,10 @@ const VALUE_FLAGS: Record<string, Key> = {
   '--cpus': 'cpus',
   '--smp': 'cpus',
   '-smp': 'cpus',
+  '--drive': 'drive',
+  '-drive': 'drive',
+  '--volume': 'volume',
+  '--share': 'share',
 };
 
 const bad = (message: string): InputError => new InputError('bad-option', message);
@@ -78,6 +134,9 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     firmware: defaults.firmware,
     memoryMiB: DEFAULT_MEMORY_MIB,
     cpus: DEFAULT_CPUS,
+    drives: [],
+    shares: [],
+    rng: true,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -88,6 +147,10 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     }
     if (arg === '--no-initrd') {
       opts.initrd = undefined;
+      continue;
+    }
+    if (arg === '--rng' || arg === '--no-rng') {
+      opts.rng = arg === '--rng';
       continue;
     }
     const eq = arg.startsWith('-') ? arg.indexOf('=') : -1;
@@ -120,7 +183,20 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
       case 'cpus':
         opts.cpus = parseCpus(flag, value);
         break;
+      case 'drive':
+        opts.drives.push(parseDrive(flag, value));
+        break;
+      case 'volume':
+        opts.drives.push(parseVolume(flag, value));
+        break;
+      case 'share':
+        opts.shares.push(parseShare(flag, value));
+        break;
     }
+  }
+  const devices = opts.drives.length + opts.shares.length + (opts.rng ? 1 : 0);
+  if (devices > VIRTIO_COUNT) {
+    throw bad(`${devices} virtio devices (drives, shares${opts.rng ? ', the entropy device' : ''}): the board has ${VIRTIO_COUNT} slots`);
   }
   return opts;
 }
@@ -140,4 +216,111 @@ function parseCpus(flag: string, value: string): number {
   const n = Number(value);
   if (n < 1 || n > MAX_CPUS) throw bad(`${flag} ${value}: must be 1 to ${MAX_CPUS}`);
   return n;
+}
+
+/**
+ * "a=1,b=x,,y" → {a: "1", b: "x,y"} (QEMU's syntax: a doubled comma is a literal comma). Keys
+ * must be in `allowed`, once each.
+ */
+function keyValues(flag: string, value: string, allowed: readonly string[]): Map<string, string> {
+  const items: string[] = [];
+  let cur = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c !== ',') { cur += c; continue; }
+    if (value[i + 1] === ',') { cur += ','; i++; continue; }
+    items.push(cur);
+    cur = '';
+  }
+  items.push(cur);
+  const out = new Map<string, string>();
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw bad(`${flag} ${JSON.stringify(item)}: expected key=value (keys: ${allowed.join(', ')})`);
+    const key = item.slice(0, eq);
+    if (!allowed.includes(key)) throw bad(`${flag}: unknown key ${JSON.stringify(key)} (keys: ${allowed.join(', ')})`);
+    if (out.has(key)) throw bad(`${flag}: ${key} given twice`);
+    out.set(key, item.slice(eq + 1));
+  }
+  return out;
+}
+
+const THROTTLE_KEYS = ['iops', 'bps', 'iops_burst', 'bps_burst'] as const;
+
+function onOff(flag: string, key: string, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const v = value.toLowerCase();
+  if (v === 'on' || v === 'yes' || v === 'true') return true;
+  if (v === 'off' || v === 'no' || v === 'false') return false;
+  throw bad(`${flag}: ${key}=${value}: expected on or off`);
+}
+
+/** "4096", "64K", "10M", "1G" → the number (binary multiples). */
+function size(flag: string, key: string, value: string): number {
+  const m = /^(\d+)([kmg])?$/i.exec(value);
+  if (!m) throw bad(`${flag}: ${key}=${value}: not a number (suffixes K, M, G allowed)`);
+  const n = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] ?? ' ').toLowerCase());
+  if (!Number.isSafeInteger(n)) throw bad(`${flag}: ${key}=${value}: too large`);
+  return n;
+}
+
+function throttle(flag: string, kv: Map<string, string>): ThrottleLimits | undefined {
+  const limits: ThrottleLimits = {};
+  const set = (key: string, into: keyof ThrottleLimits): void => {
+    const v = kv.get(key);
+    if (v === undefined) return;
+    const n = size(flag, key, v);
+    if (n === 0) throw bad(`${flag}: ${key} must be at least 1`);
+    limits[into] = n;
+  };
+  set('iops', 'iops');
+  set('bps', 'bps');
+  set('iops_burst', 'iopsBurst');
+  set('bps_burst', 'bpsBurst');
+  if (limits.iopsBurst !== undefined && limits.iops === undefined) throw bad(`${flag}: iops_burst needs iops`);
+  if (limits.bpsBurst !== undefined && limits.bps === undefined) throw bad(`${flag}: bps_burst needs bps`);
+  return limits.iops !== undefined || limits.bps !== undefined ? limits : undefined;
+}
+
+function serial(flag: string, kv: Map<string, string>): string | undefined {
+  const s = kv.get('serial');
+  if (s !== undefined && !/^[\x20-\x7e]{1,20}$/.test(s)) throw bad(`${flag}: serial must be 1 to 20 printable ASCII characters`);
+  return s;
+}
+
+function parseDrive(flag: string, value: string): DriveFileOption {
+  const kv = keyValues(flag, value, ['file', 'format', 'readonly', 'serial', ...THROTTLE_KEYS]);
+  const file = kv.get('file');
+  if (!file) throw bad(`${flag} needs file=PATH`);
+  const format = kv.get('format');
+  if (format !== undefined && format !== 'raw' && format !== 'qcow2') throw bad(`${flag}: format=${format}: expected raw or qcow2`);
+  return { kind: 'file', file, format, readOnly: onOff(flag, 'readonly', kv.get('readonly')), throttle: throttle(flag, kv), serial: serial(flag, kv) };
+}
+
+function parseVolume(flag: string, value: string): DriveVolumeOption {
+  const kv = keyValues(flag, value, ['mode', 'files', 'stripe', 'readonly', 'serial', ...THROTTLE_KEYS]);
+  const mode = kv.get('mode');
+  if (mode !== 'linear' && mode !== 'stripe' && mode !== 'mirror') throw bad(`${flag} needs mode=linear, stripe or mirror`);
+  const list = kv.get('files');
+  if (!list) throw bad(`${flag} needs files=A:B (image files separated by ':')`);
+  const files = list.split(':');
+  if (files.some(f => f === '')) throw bad(`${flag}: files=${list}: an empty file name`);
+  let stripeBytes: number | undefined;
+  const stripe = kv.get('stripe');
+  if (stripe !== undefined) {
+    if (mode !== 'stripe') throw bad(`${flag}: stripe= is for mode=stripe`);
+    stripeBytes = size(flag, 'stripe', stripe);
+    if (stripeBytes === 0 || stripeBytes % 512 !== 0) throw bad(`${flag}: stripe=${stripe}: must be a positive multiple of 512 bytes`);
+  }
+  return { kind: 'volume', mode, files, stripeBytes, readOnly: onOff(flag, 'readonly', kv.get('readonly')), throttle: throttle(flag, kv), serial: serial(flag, kv) };
+}
+
+function parseShare(flag: string, value: string): ShareOption {
+  const kv = keyValues(flag, value, ['host', 'tag', 'readonly']);
+  const host = kv.get('host');
+  if (!host) throw bad(`${flag} needs host=DIR`);
+  const tag = kv.get('tag');
+  if (!tag) throw bad(`${flag} needs tag=TAG (the name the guest mounts)`);
+  if (/[\s\0,]/.test(tag) || Buffer.byteLength(tag) > 255) throw bad(`${flag}: tag must be 1 to 255 bytes without spaces or commas`);
+  return { host, tag, readOnly: onOff(flag, 'readonly', kv.get('readonly')) };
 }

@@ -8,7 +8,7 @@ import { T } from '../wasm/builder.js';
 import { Op } from '../wasm/opcodes.js';
 import type { HostSemantics } from '../isa/types.js';
 import { Access, type Emit, type Helper, type LoadKind, type RegOperand } from '../isa/emit.js';
-import { H } from './layout.js';
+import { H, JC_ENTRIES, JC_ENTRY } from './layout.js';
 import { TLB_ENTRIES } from './mmu/mmu.js';
 import { HostFn, UNIT_NUMBER } from './host-abi.js';
 
@@ -21,6 +21,7 @@ const TLB_SET = [H.TLB_FETCH, H.TLB_LOAD, H.TLB_STORE];
 /** Locals every emitter's function must declare. */
 export const EMIT_LOCALS: readonly (readonly [string, T])[] = [
   ['a', T.I64], ['v', T.I64], ['vpn', T.I64], ['t0', T.I64], ['t1', T.I64], ['t2', T.I64], ['ent', T.I32], ['u0', T.I32], ['u1', T.I32],
+  ['jce', T.I32],
 ];
 
 export abstract class WasmEmit implements Emit {
@@ -74,6 +75,28 @@ export abstract class WasmEmit implements Emit {
     b.get('a').op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).i32(4096 - size).op(Op.I32LeU).op(Op.I32And);
   }
   protected hostAddr(): void { this.b.get('a').op(Op.I32WrapI64).get('ent').mem(Op.I32Load, 8).op(Op.I32Add); }
+
+  /**
+   * Jump-cache lookup for the pc in local `pcLocal` (i64). When the fetch TLB maps pc, runs
+   * `found` with local `jce` = hb + entry offset (add H.JC for the entry), `u1` = host address of
+   * pc and, on the stack, whether the entry is this pc's at the current privilege and mapping.
+   * Entries match on virtual pc, privilege and host address, so they stay valid across TLB
+   * flushes: a remapped pc simply stops matching.
+   */
+  jumpCacheLookup(pcLocal: string, found: () => void): void {
+    const b = this.b;
+    b.get(pcLocal).set('a');
+    this.tlbProbe(Access.Fetch, 2);
+    b.if();
+    b.get(pcLocal).op(Op.I32WrapI64).get('ent').mem(Op.I32Load, 8).op(Op.I32Add).set('u1');
+    b.get(pcLocal).op(Op.I32WrapI64).tee('u0').i32(1).op(Op.I32ShrU).get('u0').i32(13).op(Op.I32ShrU).op(Op.I32Xor)
+      .i32(JC_ENTRIES - 1).op(Op.I32And).i32(Math.log2(JC_ENTRY)).op(Op.I32Shl).get('hb').op(Op.I32Add).tee('jce');
+    b.mem(Op.I64Load, H.JC).get(pcLocal).op(Op.I64Eq);
+    b.get('jce').mem(Op.I32Load, H.JC + 12).get('hb').mem(Op.I32Load, H.PRIV).op(Op.I32Eq).op(Op.I32And);
+    b.get('jce').mem(Op.I32Load, H.JC + 20).get('u1').op(Op.I32Eq).op(Op.I32And);
+    found();
+    b.end();
+  }
 
   load(kind: LoadKind, addr: () => void): void {
     const b = this.b;

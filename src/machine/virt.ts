@@ -1,7 +1,12 @@
 /**
- * The `virt` board: CPU, RAM, CLINT, PLIC, UART, syscon, RTC on QEMU's memory map, booted with real
- * firmware, and the loop that runs its harts on one host thread (interleaved), sleeping while every
- * hart waits in WFI.
+ * The `virt` board: CPU, RAM, CLINT, PLIC, UART, syscon, RTC and virtio-mmio devices on QEMU's
+ * memory map, booted with real firmware, and the loop that runs its harts on one host thread
+ * (interleaved), sleeping while every hart waits in WFI.
+ *
+ * Virtio devices take the slots in this order: drives (the first is /dev/vda), consoles,
+ * the entropy device, then any further devices. They serve requests synchronously when the guest
+ * kicks a queue; work that completes later (throttled disk I/O, console input) raises the
+ * device's interrupt line, which also wakes the loop if every hart sleeps.
  */
 import { Cpu } from '../cpu/index.js';
 import { H } from '../cpu/layout.js';
@@ -15,6 +20,13 @@ import { buildVirtFdt } from './virt-fdt.js';
 import { loadBoot } from './boot-loader.js';
 import * as Map from './memory-map.js';
 import type { HartInterrupts } from './irq.js';
+import { GasangError } from '../util/errors.js';
+import type { BlockDevice } from '../storage/block.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import { VirtioMmio } from '../devices/virtio/mmio.js';
+import { VirtioBlk, type BlkThrottle } from '../devices/virtio/blk/device.js';
+import { VirtioConsole } from '../devices/virtio/console/device.js';
+import { VirtioRng } from '../devices/virtio/rng/device.js';
 
 export interface VirtSpec {
   memoryMiB: number;
@@ -23,11 +35,31 @@ export interface VirtSpec {
   kernel: string;
   initrd?: string;
   append: string;
+  /** Disks, in order: the first is /dev/vda. */
+  drives?: VirtDrive[];
+  /** virtio-console devices: hvc terminals in the guest (hvc1 first when, as in the bundled kernel, the SBI console is hvc0). */
+  consoles?: number;
+  /** A virtio-rng entropy device (the guest's /dev/hwrng). */
+  rng?: boolean;
+  /** Further virtio devices (e.g. 9P shares), on the slots after the others. */
+  devices?: VirtioDevice[];
+}
+
+/** An opened disk for a virtio-blk device; the machine closes it when the run ends. */
+export interface VirtDrive {
+  disk: BlockDevice;
+  throttle?: BlkThrottle;
+  /** GET_ID answer, at most 20 bytes (default "gasang-vdX"). */
+  serial?: string;
 }
 
 export interface VirtIo {
   /** Console bytes from the guest's UART. */
   output(bytes: Uint8Array): void;
+  /** Bytes the guest wrote to virtio console `index`; default: to output(). */
+  consoleOutput?(index: number, bytes: Uint8Array): void;
+  /** One-line reports of guest errors (malformed virtqueues) and host I/O errors. */
+  log?(line: string): void;
 }
 
 export type PowerOff = { kind: PowerEvent; code: number };
@@ -42,6 +74,12 @@ export class VirtMachine {
   readonly plic: Plic;
   readonly uart: Uart16550;
   readonly rtc: GoldfishRtc;
+  /** virtio-mmio transports by slot (slot i at virtioBase(i), PLIC source virtioIrq(i)). */
+  readonly virtio: VirtioMmio[] = [];
+  readonly drives: VirtioBlk[] = [];
+  readonly consoles: VirtioConsole[] = [];
+  /** The device tree the guest booted with. */
+  fdt = new Uint8Array(0);
   /** Things the user should know about the boot layout (from the loader). */
   warnings: string[] = [];
   private power: PowerOff | undefined;
@@ -61,6 +99,41 @@ export class VirtMachine {
     this.bus.map(Map.UART0_BASE, Map.UART0_SIZE, this.uart);
     this.bus.map(Map.TEST_BASE, Map.TEST_SIZE, syscon);
     this.bus.map(Map.RTC_BASE, Map.RTC_SIZE, rtc);
+    this.addVirtioDevices();
+  }
+
+  private addVirtioDevices(): void {
+    const { spec, io } = this;
+    const devices: VirtioDevice[] = [];
+    (spec.drives ?? []).forEach((d, i) => {
+      const blk = new VirtioBlk({ disk: d.disk, throttle: d.throttle, serial: d.serial ?? `gasang-vd${String.fromCharCode(97 + i)}`, log: io.log });
+      this.drives.push(blk);
+      devices.push(blk);
+    });
+    for (let i = 0; i < (spec.consoles ?? 0); i++) {
+      const sink = io.consoleOutput ? (b: Uint8Array) => io.consoleOutput!(i, b) : (b: Uint8Array) => io.output(b);
+      const con = new VirtioConsole({ output: sink });
+      this.consoles.push(con);
+      devices.push(con);
+    }
+    if (spec.rng) devices.push(new VirtioRng());
+    devices.push(...(spec.devices ?? []));
+    if (devices.length > Map.VIRTIO_COUNT) {
+      throw new GasangError('virt-slots', `${devices.length} virtio devices; the board has ${Map.VIRTIO_COUNT} slots`);
+    }
+    const mem = this.cpu.guestMemory();
+    devices.forEach((device, slot) => {
+      const line = this.plic.line(Map.virtioIrq(slot));
+      const transport = new VirtioMmio({
+        device,
+        mem,
+        // A device completing work outside a guest access (a timer, host input) must wake a sleeping loop.
+        irq: level => { line(level); if (level) this.wake?.(); },
+        log: io.log,
+      });
+      this.bus.map(Map.virtioBase(slot), Map.VIRTIO_SIZE, transport);
+      this.virtio.push(transport);
+    });
   }
 
   static async create(spec: VirtSpec, io: VirtIo): Promise<VirtMachine> {
@@ -72,7 +145,10 @@ export class VirtMachine {
       firmware: spec.firmware,
       kernel: spec.kernel,
       initrd: spec.initrd,
-      fdt: initrd => buildVirtFdt({ memoryBytes: cpu.ram.length, harts: spec.cpus, bootargs: spec.append, initrd }),
+      fdt: initrd => (m!.fdt = buildVirtFdt({
+        memoryBytes: cpu.ram.length, harts: spec.cpus, bootargs: spec.append, initrd,
+        virtio: m!.virtio.map((_, slot) => ({ base: Map.virtioBase(slot), irq: Map.virtioIrq(slot) })),
+      })),
     });
     for (const h of cpu.harts) h.reset(boot.pc, boot.a1, boot.a2);
     m.warnings = boot.warnings;
@@ -83,6 +159,11 @@ export class VirtMachine {
   input(bytes: ArrayLike<number>): void {
     this.uart.pushInput(bytes);
     this.wake?.();
+  }
+
+  /** Bytes typed at virtio console `index`. */
+  consoleInput(index: number, bytes: ArrayLike<number>): void {
+    this.consoles[index]?.input(bytes);
   }
 
   /** Asks the run loop to stop soon (Ctrl-A x). */
@@ -116,7 +197,13 @@ export class VirtMachine {
       else await new Promise(r => setImmediate(r));
     }
     this.flushOutput();
+    this.closeDevices();
     return this.power!;
+  }
+
+  /** Flushes and closes the disks (and whatever else devices hold on the host). */
+  private closeDevices(): void {
+    for (const t of this.virtio) t.close();
   }
 
   private flushOutput(): void {

@@ -80,6 +80,8 @@ export class Code {
   call(funcIndex: number): this { this.bytes.push(Op.Call); uleb(this.bytes, funcIndex); return this; }
   /** call_indirect through table 0 with the function type index `typeIndex`. */
   callIndirect(typeIndex: number): this { this.bytes.push(Op.CallIndirect); uleb(this.bytes, typeIndex); this.bytes.push(0); return this; }
+  /** Tail call through table 0 (the tail-call proposal, on in Node 20's V8). */
+  returnCallIndirect(typeIndex: number): this { this.bytes.push(Op.ReturnCallIndirect); uleb(this.bytes, typeIndex); this.bytes.push(0); return this; }
 
   block(label?: string, result?: ValType): this { this.bytes.push(Op.Block, result ?? 0x40); this.labels.push(label); return this; }
   loop(label?: string): this { this.bytes.push(Op.Loop, 0x40); this.labels.push(label); return this; }

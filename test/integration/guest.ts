@@ -5,7 +5,9 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { VirtMachine, type PowerOff, type VirtSpec } from '../../src/machine/virt.js';
+import { VirtMachine, type PowerOff, type VirtDrive, type VirtSpec } from '../../src/machine/virt.js';
+import { openDisk, type DiskFormat } from '../../src/storage/open.js';
+import { IoThrottle, type ThrottleLimits } from '../../src/storage/throttle.js';
 
 export const REPO = join(import.meta.dirname, '..', '..', '..');
 export const FW_JUMP = join(REPO, 'guest', 'default', 'fw_jump.bin');
@@ -20,8 +22,19 @@ export const debianAvailable = (): boolean => existsSync(DEBIAN.kernel) && exist
 
 export const READY = 'GASANG-READY';
 
+/** A disk image for Guest.boot({ drives }) (format probed unless given), as `--drive` opens it. */
+export function drive(file: string, opts: { format?: DiskFormat; readOnly?: boolean; throttle?: ThrottleLimits } = {}): VirtDrive {
+  return { disk: openDisk({ file, format: opts.format, readOnly: opts.readOnly }), throttle: opts.throttle && new IoThrottle(opts.throttle) };
+}
+
 export class Guest {
   private text = '';
+  /** What the guest wrote to each virtio console (hvc device of the virtio console `index`). */
+  readonly hvc: string[] = [];
+  /** Virtio guest-error and host I/O reports. */
+  readonly log: string[] = [];
+  /** Extra text for timeout messages (e.g. device state). */
+  onTimeout: (() => string) | undefined;
   private waiters: { pattern: string | RegExp; from: number; resolve: (s: string) => void }[] = [];
   private ended: Promise<PowerOff>;
 
@@ -33,7 +46,11 @@ export class Guest {
     let guest: Guest | undefined;
     const vm = await VirtMachine.create(
       { memoryMiB: 256, cpus: 1, firmware: FW_JUMP, append: 'console=ttyS0', ...spec },
-      { output: bytes => guest?.onOutput(Buffer.from(bytes).toString('latin1')) },
+      {
+        output: bytes => guest?.onOutput(Buffer.from(bytes).toString('latin1')),
+        consoleOutput: (i, bytes) => { if (guest) guest.hvc[i] = (guest.hvc[i] ?? '') + Buffer.from(bytes).toString('latin1'); },
+        log: line => guest?.log.push(line),
+      },
     );
     guest = new Guest(vm);
     return guest;
@@ -55,7 +72,7 @@ export class Guest {
   /** Resolves with the console text since `from` once it contains `pattern`. */
   waitFor(pattern: string | RegExp, timeoutMs = 120_000, from = 0): Promise<string> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Timed out waiting for ${pattern}; console tail:\n${this.text.slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`Timed out waiting for ${pattern}; ${this.onTimeout?.() ?? ''}\nconsole tail:\n${this.text.slice(-2000)}`)), timeoutMs);
       const done = (s: string): void => { clearTimeout(timer); resolve(s); };
       this.waiters.push({ pattern, from, resolve: done });
       this.onOutput('');
@@ -82,6 +99,6 @@ export class Guest {
     return this.ended;
   }
 
-  /** Stops the VM from the host (like Ctrl-A x). */
+  /** Stops the VM from the host (like Ctrl-A x); harmless after power-off. */
   async kill(): Promise<void> { this.vm.stop(); await this.ended; }
 }

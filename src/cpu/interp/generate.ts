@@ -9,7 +9,7 @@ import { Op } from '../../wasm/opcodes.js';
 import type { Field, HostSemantics } from '../../isa/types.js';
 import { Access, type Emit, type RegOperand } from '../../isa/emit.js';
 import type { Row } from '../../isa/rv64.js';
-import { H, JC_ENTRIES, JC_ENTRY } from '../layout.js';
+import { H } from '../layout.js';
 import { BLOCK_TYPE, HOST_IMPORTS, HostFn, emitHelpers } from '../host-abi.js';
 import { EMIT_LOCALS, WasmEmit } from '../wasm-emit.js';
 
@@ -135,44 +135,34 @@ export interface InterpOptions {
  */
 function emitJitDispatch(e: InterpEmit, threshold: number, blockType: number): void {
   const b = e.b;
-  // Entries match on virtual pc, privilege and the host address the fetch TLB gives for pc now,
-  // so they stay valid across TLB flushes: a remapped pc simply stops matching.
-  b.get('pc').set('a');
-  e.probeFetch();
-  b.if();
-  b.get('pc').op(Op.I32WrapI64).get('ent').mem(Op.I32Load, 8).op(Op.I32Add).set('u1');
-  b.get('pc').op(Op.I32WrapI64).tee('u0').i32(1).op(Op.I32ShrU).get('u0').i32(13).op(Op.I32ShrU).op(Op.I32Xor)
-    .i32(JC_ENTRIES - 1).op(Op.I32And).i32(Math.log2(JC_ENTRY)).op(Op.I32Shl).get('hb').op(Op.I32Add).tee('jce');
-  b.mem(Op.I64Load, H.JC).get('pc').op(Op.I64Eq);
-  b.get('jce').mem(Op.I32Load, H.JC + 12).get('hb').mem(Op.I32Load, H.PRIV).op(Op.I32Eq).op(Op.I32And);
-  b.get('jce').mem(Op.I32Load, H.JC + 20).get('u1').op(Op.I32Eq).op(Op.I32And);
-  b.op(Op.I32Eqz).if();
-  // A new pc takes the entry over and starts counting.
-  b.get('jce').get('pc').mem(Op.I64Store, H.JC);
-  b.get('jce').i32(-1).mem(Op.I32Store, H.JC + 8);
-  b.get('jce').get('hb').mem(Op.I32Load, H.PRIV).mem(Op.I32Store, H.JC + 12);
-  b.get('jce').i32(0).mem(Op.I32Store, H.JC + 16);
-  b.get('jce').get('u1').mem(Op.I32Store, H.JC + 20);
-  b.end();
-  b.get('jce').mem(Op.I32Load, H.JC + 8).i32(0).op(Op.I32LtS).if();
-  b.get('jce').get('jce').mem(Op.I32Load, H.JC + 16).i32(1).op(Op.I32Add).tee('u0').mem(Op.I32Store, H.JC + 16);
-  b.get('u0').i32(threshold).op(Op.I32Eq).if();
-  e.syncState();
-  b.get('hb').get('jce').i32(H.JC).op(Op.I32Add).call(HostFn.Compile).op(Op.Drop);
-  b.end();
-  b.end();
-  b.get('jce').mem(Op.I32Load, H.JC + 8).tee('u0').i32(0).op(Op.I32GeS).if();
-  e.syncState();
-  b.get('hb').get('u0').callIndirect(blockType).op(Op.Drop);
-  b.get('hb').mem(Op.I64Load, H.PC).set('pc');
-  b.get('hb').mem(Op.I64Load, H.INSTRET).tee('t0').get('icount').op(Op.I64Sub).set('t1');
-  b.get('hb').get('hb').mem(Op.I64Load, H.JIT_INSNS).get('t1').op(Op.I64Add).mem(Op.I64Store, H.JIT_INSNS);
-  b.get('t1').op(Op.I32WrapI64).get('steps').op(Op.I32Add).set('steps');
-  b.get('t0').set('icount');
-  b.i32(1).set('fresh');
-  b.br('top');
-  b.end();
-  b.end();
+  e.jumpCacheLookup('pc', () => {
+    b.op(Op.I32Eqz).if();
+    // A new pc takes the entry over and starts counting.
+    b.get('jce').get('pc').mem(Op.I64Store, H.JC);
+    b.get('jce').i32(-1).mem(Op.I32Store, H.JC + 8);
+    b.get('jce').get('hb').mem(Op.I32Load, H.PRIV).mem(Op.I32Store, H.JC + 12);
+    b.get('jce').i32(0).mem(Op.I32Store, H.JC + 16);
+    b.get('jce').get('u1').mem(Op.I32Store, H.JC + 20);
+    b.end();
+    b.get('jce').mem(Op.I32Load, H.JC + 8).i32(0).op(Op.I32LtS).if();
+    b.get('jce').get('jce').mem(Op.I32Load, H.JC + 16).i32(1).op(Op.I32Add).tee('u0').mem(Op.I32Store, H.JC + 16);
+    b.get('u0').i32(threshold).op(Op.I32Eq).if();
+    e.syncState();
+    b.get('hb').get('jce').i32(H.JC).op(Op.I32Add).call(HostFn.Compile).op(Op.Drop);
+    b.end();
+    b.end();
+    b.get('jce').mem(Op.I32Load, H.JC + 8).tee('u0').i32(0).op(Op.I32GeS).if();
+    e.syncState();
+    b.get('hb').get('u0').callIndirect(blockType).op(Op.Drop);
+    b.get('hb').mem(Op.I64Load, H.PC).set('pc');
+    b.get('hb').mem(Op.I64Load, H.INSTRET).tee('t0').get('icount').op(Op.I64Sub).set('t1');
+    b.get('hb').get('hb').mem(Op.I64Load, H.JIT_INSNS).get('t1').op(Op.I64Add).mem(Op.I64Store, H.JIT_INSNS);
+    b.get('t1').op(Op.I32WrapI64).get('steps').op(Op.I32Add).set('steps');
+    b.get('t0').set('icount');
+    b.i32(1).set('fresh');
+    b.br('top');
+    b.end();
+  });
 }
 
 export function generateInterpreter(rows: readonly Row[], memoryPages: number, opts: InterpOptions): Uint8Array {
@@ -183,7 +173,7 @@ export function generateInterpreter(rows: readonly Row[], memoryPages: number, o
   const runIdx = m.declareFunction({ params: [T.I32, T.I32], results: [T.I32] }, 'run');
   const b = new Code({ params: [T.I32, T.I32], results: [T.I32] }, ['hb', 'budget']);
   for (const [n, t] of [['pc', T.I64], ['npc', T.I64], ['icount', T.I64], ['imm', T.I64], ['insn', T.I32],
-    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['steps', T.I32], ['jce', T.I32], ['fresh', T.I32], ['seq', T.I64], ...EMIT_LOCALS] as const) b.local(n, t);
+    ['rd', T.I32], ['rs1', T.I32], ['rs2', T.I32], ['rs3', T.I32], ['steps', T.I32], ['fresh', T.I32], ['seq', T.I64], ...EMIT_LOCALS] as const) b.local(n, t);
   const e = new InterpEmit(b, helpers);
 
   b.get('hb').mem(Op.I64Load, H.PC).set('pc');

@@ -5,20 +5,16 @@
  * interpreter probes; pages holding translated code are kept out of the store TLB so that every
  * write to them reaches the host, which drops their translations.
  */
-import { Code, ModuleBuilder, T } from '../../wasm/builder.js';
-import { Op } from '../../wasm/opcodes.js';
-import { fieldValue, type Field, type HostSemantics } from '../../isa/types.js';
-import type { Helper, RegOperand } from '../../isa/emit.js';
+import { ModuleBuilder } from '../../wasm/builder.js';
+import type { Helper } from '../../isa/emit.js';
 import type { Row } from '../../isa/rv64.js';
 import { H, JC_ENTRIES, JC_ENTRY, RAM_BASE, RAM_OFFSET } from '../layout.js';
 import { BLOCK_TYPE, HOST_IMPORTS, emitHelpers } from '../host-abi.js';
-import { EMIT_LOCALS, WasmEmit } from '../wasm-emit.js';
 import { TLB_ENTRIES } from '../mmu/mmu.js';
 import type { Views } from '../state.js';
-import { decoderFor, isHost } from './decode.js';
+import { decoderFor } from './decode.js';
+import { translateBlock } from './translate.js';
 
-/** Longest block, in instructions. */
-const MAX_BLOCK = 32;
 /** Blocks compiled together in one module (each module costs V8 a code region). */
 const BATCH = Number(process.env.GASANG_JIT_BATCH ?? 64);
 /** Longest a translated block waits for its batch to fill before compilation (ms). */
@@ -37,54 +33,13 @@ export interface JitStats {
   translateMs: number; compileMs: number;
 }
 
-class JitEmit extends WasmEmit {
-  word_ = 0;
-  pc_ = 0n;
-  row!: Row;
-  /** Instructions completed before the current one in this block. */
-  done = 0;
-  jumped = false;
-
-  private reg(op: RegOperand): number {
-    const f = this.row.operands[op];
-    if (!f) throw new Error(`${this.row.name} has no ${op}`);
-    return fieldValue(f, this.word_);
-  }
-  x(op: RegOperand): void {
-    const r = this.reg(op);
-    if (r === 0) this.b.i64(0); else this.b.get('hb').mem(Op.I64Load, H.X + r * 8);
-  }
-  setX(op: RegOperand, value: () => void): void {
-    const r = this.reg(op);
-    if (r === 0) return;
-    this.b.get('hb'); value(); this.b.mem(Op.I64Store, H.X + r * 8);
-  }
-  f(op: RegOperand): void { this.b.get('hb').mem(Op.I64Load, H.F + this.reg(op) * 8); }
-  protected fAddr(op: RegOperand): void { this.b.get('hb').i32(this.reg(op) * 8).op(Op.I32Add); }
-  imm(): void { this.b.i64(fieldValue(this.row.operands.imm as Field, this.word_)); }
-  word(): void { this.b.i64(this.word_ >>> 0); }
-  protected insnI32(): void { this.b.i32(this.word_); }
-  pc(): void { this.b.i64(BigInt.asIntN(64, this.pc_)); }
-  jump(target: () => void): void { target(); this.b.set('npc'); this.jumped = true; }
-
-  /** Writes pc (of the current instruction) and the retired count for the host. */
-  protected syncOut(): void { this.storeState(this.pc_, this.done); }
-  protected redirected(): void { this.b.i32(1).return(); }
-
-  storeState(pc: bigint | 'npc', done: number): void {
-    const b = this.b;
-    b.get('hb'); if (pc === 'npc') b.get('npc'); else b.i64(BigInt.asIntN(64, pc)); b.mem(Op.I64Store, H.PC);
-    b.get('hb').get('ic').i64(done).op(Op.I64Add).mem(Op.I64Store, H.INSTRET);
-  }
-}
-
 interface Waiter { jce: number; lo: number; hi: number; priv: number; host: number }
 
 /** Blocks translated into one module, compiled together. */
 interface Batch {
   m: ModuleBuilder;
   helpers: Record<Helper, number>;
-  /** Per function: its key ('' for a stub), physical page and that page's generation at translation. */
+  /** Per function: its key, physical page and that page's generation at translation. */
   keys: string[];
   pages: number[];
   gens: number[];
@@ -199,7 +154,6 @@ export class Jit {
     const first = this.table.grow(batch.keys.length);
     const i32 = this.v.i32;
     batch.keys.forEach((key, i) => {
-      if (!key) return;
       this.translating.delete(key);
       const page = batch.pages[i];
       if (this.pageGen[page] !== batch.gens[i]) return; // its page was written meanwhile
@@ -246,43 +200,13 @@ export class Jit {
     }
   }
 
+  /** Translates the block at vpc (physical pa) into the batch; false when nothing there can be translated. */
   private translate(vpc: bigint, pa: number, key: string, page: number, batch: Batch): boolean {
     const off = this.v.ramOffset(pa, 2);
     if (off < 0) return false;
-    const pageEnd = pa - (pa % 4096) + 4096;
-    const fn = batch.m.declareFunction(BLOCK_TYPE, `b${batch.keys.length}`);
-    const b = new Code(BLOCK_TYPE, ['hb']);
-    for (const [n, t] of [['npc', T.I64], ['ic', T.I64], ...EMIT_LOCALS] as const) b.local(n, t);
-    const e = new JitEmit(b, batch.helpers);
-    b.get('hb').mem(Op.I64Load, H.INSTRET).set('ic');
-    let p = pa, count = 0;
-    for (; count < MAX_BLOCK; count++) {
-      if (p + 2 > pageEnd) break;
-      const o = this.v.ramOffset(p, 2);
-      let word = this.v.dv.getUint16(o, true);
-      if ((word & 3) === 3) {
-        if (p + 4 > pageEnd) break;
-        word |= this.v.dv.getUint16(o + 2, true) << 16;
-      }
-      const row = this.decode(word);
-      if (!row) break; // let the interpreter raise the illegal instruction
-      e.row = row; e.word_ = word; e.pc_ = vpc + BigInt(p - pa); e.len = row.len; e.done = count; e.jumped = false;
-      const next = e.pc_ + BigInt(row.len);
-      b.i64(BigInt.asIntN(64, next)).set('npc');
-      if (isHost(row)) e.host(row.sem as HostSemantics); else (row.sem as (e: WasmEmit) => void)(e);
-      p += row.len;
-      if (e.jumped || (isHost(row) && (row.sem as HostSemantics).unit !== 'fp')) { count++; break; }
-    }
-    if (count === 0) {
-      // Nothing translatable here: a stub that hands straight back (never entered in the cache).
-      b.i32(0);
-      batch.m.define(fn, b);
-      batch.keys.push(''); batch.pages.push(page); batch.gens.push(0);
-      return false;
-    }
-    e.storeState('npc', count);
-    b.i32(0);
-    batch.m.define(fn, b);
+    const { code, count } = translateBlock(this.v.dv, off, pa, vpc, this.decode, batch.helpers, batch.m.typeOf(BLOCK_TYPE));
+    if (count === 0) return false;
+    batch.m.define(batch.m.declareFunction(BLOCK_TYPE, `b${batch.keys.length}`), code);
     batch.keys.push(key); batch.pages.push(page); batch.gens.push(this.pageGen[page]);
     this.stats.blocks++;
     return true;
@@ -290,6 +214,7 @@ export class Jit {
 
   private newBatch(): Batch {
     const m = new ModuleBuilder(this.v.memory.buffer.byteLength / 65536);
+    m.importTable('env', 'blocks');
     for (const imp of HOST_IMPORTS) m.importFunction('host', imp.name, imp.type);
     return { m, helpers: emitHelpers(m), keys: [], pages: [], gens: [], waiters: new Map(), opened: performance.now() };
   }

@@ -28,16 +28,46 @@ function napot(s: Slots, i: number): [base: number, size: number] {
   return [v - (v % size), size];
 }
 
-/** Whether [paddr, paddr+size) may be accessed; M-mode is checked only against locked entries. */
-export function pmpAllows(s: Slots, paddr: number, size: number, access: Access, priv: Priv): boolean {
+/** Decoded entries, per Slots, rebuilt when any pmpcfg/pmpaddr word changes (checked by comparing raw words). */
+interface Decoded { raw: Int32Array; cfg: Uint8Array; base: Float64Array; end: Float64Array; active: number[] }
+const decodedBy = new WeakMap<Slots, Decoded>();
+const RAW_WORDS = 4 + 2 * PMP_ENTRIES;
+
+function rawWord(s: Slots, k: number): number {
+  if (k < 4) { const n = k < 2 ? Csr.pmpcfg0 : Csr.pmpcfg2; return k & 1 ? s.csrHi(n) : s.csrLo(n); }
+  const i = (k - 4) >> 1;
+  return k & 1 ? s.csrHi(Csr.pmpaddr0 + i) : s.csrLo(Csr.pmpaddr0 + i);
+}
+
+function decoded(s: Slots): Decoded {
+  let d = decodedBy.get(s);
+  if (d) {
+    let same = true;
+    for (let k = 0; k < RAW_WORDS && same; k++) same = d.raw[k] === rawWord(s, k);
+    if (same) return d;
+  } else {
+    d = { raw: new Int32Array(RAW_WORDS), cfg: new Uint8Array(PMP_ENTRIES), base: new Float64Array(PMP_ENTRIES), end: new Float64Array(PMP_ENTRIES), active: [] };
+    decodedBy.set(s, d);
+  }
+  for (let k = 0; k < RAW_WORDS; k++) d.raw[k] = rawWord(s, k);
+  d.active = [];
   for (let i = 0; i < PMP_ENTRIES; i++) {
-    const cfg = pmpCfg(s, i);
+    const cfg = d.cfg[i] = pmpCfg(s, i);
     const a = (cfg >> 3) & 3;
     if (a === A.OFF) continue;
-    let base: number, end: number;
-    if (a === A.TOR) { base = i === 0 ? 0 : pmpAddr(s, i - 1); end = pmpAddr(s, i); }
-    else if (a === A.NA4) { base = pmpAddr(s, i); end = base + 4; }
-    else { const [b, sz] = napot(s, i); base = b; end = b + sz; }
+    if (a === A.TOR) { d.base[i] = i === 0 ? 0 : pmpAddr(s, i - 1); d.end[i] = pmpAddr(s, i); }
+    else if (a === A.NA4) { d.base[i] = pmpAddr(s, i); d.end[i] = d.base[i] + 4; }
+    else { const [b, sz] = napot(s, i); d.base[i] = b; d.end[i] = b + sz; }
+    d.active.push(i);
+  }
+  return d;
+}
+
+/** Whether [paddr, paddr+size) may be accessed; M-mode is checked only against locked entries. */
+export function pmpAllows(s: Slots, paddr: number, size: number, access: Access, priv: Priv): boolean {
+  const d = decoded(s);
+  for (const i of d.active) {
+    const base = d.base[i], end = d.end[i], cfg = d.cfg[i];
     if (!(base < paddr + size && paddr < end)) continue;
     if (!(base <= paddr && paddr + size <= end)) return false; // partially covered
     if (priv === Priv.M && !(cfg & 0x80)) return true;
