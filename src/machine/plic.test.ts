@@ -126,3 +126,14 @@ test('save → restore → save is stable and re-signals', () => {
   assert.equal(b.lv(1, Mip.SEIP), true);
   assert.throws(() => setup(1).plic.restore(saved), /does not match/);
 });
+
+test('completing one source does not claim another pending one (regression: complete read the claim register first)', () => {
+  const { plic, lv, ctxBase, enable } = setup(1);
+  for (const s of [1, 10]) { enable(1, s); plic.write(4 * s, 4, 1); plic.setIrq(s, true); }
+  assert.equal(plic.read(ctxBase(1) + 4, 4), 1);
+  plic.setIrq(1, false);
+  plic.write(ctxBase(1) + 4, 4, 1);
+  assert.equal(plic.isPending(10), true, 'source 10 still pending, not silently claimed');
+  assert.equal(lv(0, Mip.SEIP), true);
+  assert.equal(plic.read(ctxBase(1) + 4, 4), 10);
+});

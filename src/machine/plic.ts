@@ -111,7 +111,9 @@ export class Plic implements MmioDevice {
   write(offset: number, size: 1 | 2 | 4, value: number): void {
     // Registers are 32-bit; narrower writes are widened (other bytes unchanged), except claim/complete.
     const aligned = offset & ~3;
-    if (size !== 4 && aligned >= CONTEXT && (aligned & (CONTEXT_STRIDE - 1)) === 4) return;
+    if (size === 4) { this.write32(aligned, value); return; }
+    // Reading claim/complete would claim an interrupt: narrow writes to it are ignored.
+    if (aligned >= CONTEXT && (aligned & (CONTEXT_STRIDE - 1)) === 4) return;
     this.write32(aligned, mergeNarrow(this.read32(aligned), offset, size, value));
   }
 

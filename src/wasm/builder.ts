@@ -80,6 +80,8 @@ export class Code {
   call(funcIndex: number): this { this.bytes.push(Op.Call); uleb(this.bytes, funcIndex); return this; }
   /** call_indirect through table 0 with the function type index `typeIndex`. */
   callIndirect(typeIndex: number): this { this.bytes.push(Op.CallIndirect); uleb(this.bytes, typeIndex); this.bytes.push(0); return this; }
+  /** Tail call (the tail-call proposal, on in Node 20's V8). */
+  returnCall(funcIndex: number): this { this.bytes.push(Op.ReturnCall); uleb(this.bytes, funcIndex); return this; }
   /** Tail call through table 0 (the tail-call proposal, on in Node 20's V8). */
   returnCallIndirect(typeIndex: number): this { this.bytes.push(Op.ReturnCallIndirect); uleb(this.bytes, typeIndex); this.bytes.push(0); return this; }
 
@@ -106,6 +108,14 @@ export class Code {
 
   /** Local declarations + body, as the code section wants them. */
   encode(): number[] {
+    const out = this.localsHeader();
+    for (const b of this.bytes) out.push(b);
+    out.push(Op.End);
+    return out;
+  }
+
+  /** The local declarations that precede the body (then `bytes`, then an `end` opcode). */
+  localsHeader(): number[] {
     if (this.labels.length !== 0) throw new Error(`unclosed blocks: ${this.labels.length}`);
     const out: number[] = [];
     const groups: [number, ValType][] = [];
@@ -116,8 +126,6 @@ export class Code {
     }
     uleb(out, groups.length);
     for (const [n, t] of groups) { uleb(out, n); out.push(t); }
-    for (const b of this.bytes) out.push(b);
-    out.push(Op.End);
     return out;
   }
 }
@@ -192,15 +200,24 @@ export class ModuleBuilder {
     for (const [f, i] of exported) { name(exps, f.exportName!); exps.push(0x00); uleb(exps, this.imports.length + i); }
     section(7, exps);
 
-    const code: number[] = [];
-    uleb(code, this.funcs.length);
-    for (const f of this.funcs) {
+    // The code section is the bulk: its function bodies are copied once, straight into the result.
+    const bodies = this.funcs.map(f => {
       if (!f.code) throw new Error('declared function never defined');
-      const body = f.code.encode();
-      uleb(code, body.length);
-      for (const b of body) code.push(b);
-    }
-    section(10, code);
-    return new Uint8Array(out);
+      const head = f.code.localsHeader(), size: number[] = [];
+      uleb(size, head.length + f.code.bytes.length + 1);
+      return { size, head, bytes: f.code.bytes };
+    });
+    const count: number[] = [];
+    uleb(count, this.funcs.length);
+    let length = count.length;
+    for (const b of bodies) length += b.size.length + b.head.length + b.bytes.length + 1;
+    out.push(10); uleb(out, length);
+    const result = new Uint8Array(out.length + length);
+    result.set(out);
+    let at = out.length;
+    const put = (xs: readonly number[]): void => { result.set(xs, at); at += xs.length; };
+    put(count);
+    for (const b of bodies) { put(b.size); put(b.head); put(b.bytes); result[at++] = Op.End; }
+    return result;
   }
 }

@@ -5,7 +5,7 @@
  * interpreter probes; pages holding translated code are kept out of the store TLB so that every
  * write to them reaches the host, which drops their translations.
  */
-import { ModuleBuilder } from '../../wasm/builder.js';
+import { Code, ModuleBuilder, T, type FuncType } from '../../wasm/builder.js';
 import type { Helper } from '../../isa/emit.js';
 import type { Row } from '../../isa/rv64.js';
 import { H, JC_ENTRIES, JC_ENTRY, RAM_BASE, RAM_OFFSET } from '../layout.js';
@@ -18,7 +18,7 @@ import { translateBlock } from './translate.js';
 /** Blocks compiled together in one module (each module costs V8 a code region). */
 const BATCH = Number(process.env.GASANG_JIT_BATCH ?? 64);
 /** Longest a translated block waits for its batch to fill before compilation (ms). */
-const BATCH_WAIT_MS = 10;
+const BATCH_WAIT_MS = 30;
 
 export interface JitStats {
   /** Blocks translated, wasm bytes and modules made from them. */
@@ -53,6 +53,24 @@ export interface JitOptions {
   background: boolean;
 }
 
+/** (hart, table index) -> status: enters another block by a tail call. */
+const CHAIN_TYPE: FuncType = { params: [T.I32, T.I32], results: [T.I32] };
+
+/**
+ * The one module that imports the table of blocks and tail-calls into it. Block modules chain
+ * through it rather than importing the table themselves: V8 updates every instance that imports a
+ * table on each table.set, which would make installing N blocks cost O(N²).
+ */
+function chainTrampoline(memory: WebAssembly.Memory, table: WebAssembly.Table): WebAssembly.ExportValue {
+  const m = new ModuleBuilder(memory.buffer.byteLength / 65536);
+  m.importTable('env', 'blocks');
+  const fn = m.declareFunction(CHAIN_TYPE, 'chain');
+  const b = new Code(CHAIN_TYPE, ['hb', 'index']);
+  b.get('hb').get('index').returnCallIndirect(m.typeOf(BLOCK_TYPE));
+  m.define(fn, b);
+  return new WebAssembly.Instance(new WebAssembly.Module(m.encode()), { env: { mem: memory, blocks: table } }).exports.chain;
+}
+
 export class Jit {
   readonly stats: JitStats = { blocks: 0, bytes: 0, modules: 0, installs: 0, invalidations: 0, untranslatable: 0, translateMs: 0, compileMs: 0 };
   /** Guest RAM pages (index from RAM_BASE) that hold translated code. */
@@ -67,10 +85,14 @@ export class Jit {
   private readonly decode: (word: number) => Row | undefined;
   private readonly hartBases: number[] = [];
   private batch: Batch | undefined;
-  private compiling = 0;
+  private readonly freeSlots: number[] = [];
+  /** What block modules import: the host functions and the chaining trampoline. */
+  private readonly imports: WebAssembly.Imports;
+  private nextSlot = 0;
 
   constructor(private readonly v: Views, rows: readonly Row[], private readonly table: WebAssembly.Table,
-    private readonly imports: WebAssembly.Imports, private readonly storeTlbs: () => number[], private readonly opts: JitOptions) {
+    imports: WebAssembly.Imports, private readonly storeTlbs: () => number[], private readonly opts: JitOptions) {
+    this.imports = { ...imports, jit: { chain: chainTrampoline(v.memory, table) } };
     this.codePages = new Uint8Array(Math.ceil(v.ramBytes / 4096));
     this.pageGen = new Uint32Array(this.codePages.length);
     this.decode = decoderFor(rows);
@@ -135,15 +157,12 @@ export class Jit {
       this.stats.compileMs += performance.now() - t1;
       return;
     }
-    this.compiling++;
     WebAssembly.compile(bytes).then(module => {
-      this.compiling--;
       const t2 = performance.now();
       this.install(batch, module);
       this.stats.compileMs += performance.now() - t2;
     }, () => {
       // Not expected (the encoder is tested); the blocks simply stay interpreted.
-      this.compiling--;
       for (const k of batch.keys) this.translating.delete(k);
     });
   }
@@ -151,13 +170,12 @@ export class Jit {
   /** Makes a compiled batch's blocks callable and points the waiting jump-cache entries at them. */
   private install(batch: Batch, module: WebAssembly.Module): void {
     const instance = new WebAssembly.Instance(module, this.imports);
-    const first = this.table.grow(batch.keys.length);
     const i32 = this.v.i32;
     batch.keys.forEach((key, i) => {
       this.translating.delete(key);
       const page = batch.pages[i];
       if (this.pageGen[page] !== batch.gens[i]) return; // its page was written meanwhile
-      const index = first + i;
+      const index = this.freeSlot();
       this.table.set(index, instance.exports[`b${i}`] as () => number);
       this.blocks.set(key, index);
       const keys = this.keysByPage.get(page);
@@ -169,6 +187,14 @@ export class Jit {
     });
   }
 
+  /** A free table slot; the table grows in large steps (each grow copies it). Freed slots are reused: no jump-cache entry refers to them any more. */
+  private freeSlot(): number {
+    const reused = this.freeSlots.pop();
+    if (reused !== undefined) return reused;
+    if (this.nextSlot === this.table.length) this.table.grow(Math.max(1024, this.table.length));
+    return this.nextSlot++;
+  }
+
   /** A write reached a page with translated code: forget its blocks. */
   invalidatePage(page: number): void {
     this.codePages[page] = 0;
@@ -177,7 +203,7 @@ export class Jit {
     if (keys) {
       for (const k of keys) {
         const index = this.blocks.get(k);
-        if (index !== undefined) this.table.set(index, null);
+        if (index !== undefined) { this.table.set(index, null); this.freeSlots.push(index); }
         this.blocks.delete(k);
       }
     }
@@ -204,7 +230,7 @@ export class Jit {
   private translate(vpc: bigint, pa: number, key: string, page: number, batch: Batch): boolean {
     const off = this.v.ramOffset(pa, 2);
     if (off < 0) return false;
-    const { code, count } = translateBlock(this.v.dv, off, pa, vpc, this.decode, batch.helpers, batch.m.typeOf(BLOCK_TYPE));
+    const { code, count } = translateBlock(this.v.dv, off, pa, vpc, this.decode, batch.helpers, HOST_IMPORTS.length);
     if (count === 0) return false;
     batch.m.define(batch.m.declareFunction(BLOCK_TYPE, `b${batch.keys.length}`), code);
     batch.keys.push(key); batch.pages.push(page); batch.gens.push(this.pageGen[page]);
@@ -214,8 +240,8 @@ export class Jit {
 
   private newBatch(): Batch {
     const m = new ModuleBuilder(this.v.memory.buffer.byteLength / 65536);
-    m.importTable('env', 'blocks');
     for (const imp of HOST_IMPORTS) m.importFunction('host', imp.name, imp.type);
+    m.importFunction('jit', 'chain', CHAIN_TYPE); // index HOST_IMPORTS.length
     return { m, helpers: emitHelpers(m), keys: [], pages: [], gens: [], waiters: new Map(), opened: performance.now() };
   }
 }

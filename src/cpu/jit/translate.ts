@@ -14,7 +14,7 @@
  *       <instructions; a trap or redirect does `br $exit`>
  *       pc = npc; INSTRET = ic + n; <store registers>
  *       if npc == start && budget left && no exit request: ic += n; br $again
- *       if the jump cache has npc's block: return_call_indirect it
+ *       if the jump cache has npc's block: tail-call it (through the chain trampoline)
  *       return 0
  *     end
  *   end
@@ -120,7 +120,7 @@ export interface Translation {
  * or an undecodable word (left to the interpreter, which raises the exception).
  */
 export function translateBlock(ram: DataView, off: number, pa: number, vpc: bigint, decode: (word: number) => Row | undefined,
-  helpers: Record<Helper, number>, blockType: number): Translation {
+  helpers: Record<Helper, number>, chainFn: number): Translation {
   const pageEnd = off + (4096 - (pa % 4096));
   const b = new Code(BLOCK_TYPE, ['hb']);
   for (const [n, t] of [['npc', T.I64], ['ic', T.I64], ...EMIT_LOCALS] as const) b.local(n, t);
@@ -165,7 +165,7 @@ export function translateBlock(ram: DataView, off: number, pa: number, vpc: bigi
     b.get('ic').i64(count).op(Op.I64Add).get('hb').mem(Op.I64Load, H.BUDGET_END).op(Op.I64LtU).op(Op.I32And);
     b.get('hb').mem(Op.I32Load, H.EXIT).op(Op.I32Eqz).op(Op.I32And);
     b.if();
-    b.get('hb').get('u0').returnCallIndirect(blockType);
+    b.get('hb').get('u0').returnCall(chainFn);
     b.end();
   });
   b.i32(0).return();
