@@ -30,8 +30,18 @@ test('no arguments: the defaults', () => {
     drives: [],
     shares: [],
     rng: true,
+    jit: true,
+    stats: false,
     help: false,
   });
+});
+
+test('--jit on|off and --stats', () => {
+  assert.equal(parseRunArgs(['--jit', 'off'], defaults).jit, false);
+  assert.equal(parseRunArgs(['--jit=on'], defaults).jit, true);
+  assert.equal(parseRunArgs(['--stats'], defaults).stats, true);
+  rejects(['--jit', 'fast'], '--jit "fast": must be on or off');
+  rejects(['--jit'], '--jit needs a value');
 });
 
 test('every option, as separate values and with =', () => {
@@ -39,7 +49,7 @@ test('every option, as separate values and with =', () => {
     ['--kernel', 'k', '--initrd=i', '--append', 'console=ttyS0 init=/bin/sh', '--firmware=f', '--memory', '512', '--cpus=4'],
     defaults,
   );
-  assert.deepEqual(o, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], rng: true, help: false });
+  assert.deepEqual(o, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], rng: true, jit: true, stats: false, help: false });
   assert.equal(parseRunArgs(['--append='], defaults).append, '', 'an empty command line is allowed');
   assert.equal(parseRunArgs(['--append=a=b c=d'], defaults).append, 'a=b c=d', 'only the first = splits');
 });

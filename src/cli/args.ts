@@ -67,6 +67,10 @@ export interface RunOptions {
   shares: ShareOption[];
   /** virtio-rng entropy device (--no-rng turns it off). */
   rng: boolean;
+  /** Translate hot guest code to WebAssembly (--jit on|off, default on). */
+  jit: boolean;
+  /** Print CPU and JIT counters on stderr when the VM ends (--stats). */
+  stats: boolean;
   /** --help was given: print RUN_USAGE and exit 0; the other fields hold defaults. */
   help: boolean;
 }
@@ -93,6 +97,9 @@ Options:
                       a host directory for the guest to mount with
                       mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt
   --no-rng            no virtio-rng entropy device (default: one, the guest's /dev/hwrng)
+  --jit on|off        translate hot guest code to WebAssembly (default: on; the environment
+                      variable GASANG_JIT_THRESHOLD=N sets how many visits make code hot)
+  --stats             print CPU and JIT counters on stderr when the VM ends
   -h, --help          show this help
 
 Options take their value as the next argument or after '=' (--memory=512).
@@ -100,7 +107,7 @@ In key=value lists a comma inside a value is written twice (file=a,,b.img names 
 At most ${VIRTIO_COUNT} virtio devices (drives, shares and the entropy device) in all.
 On the console, Ctrl-A x quits, Ctrl-A h lists the other keys.`;
 
-type Key = 'kernel' | 'initrd' | 'append' | 'firmware' | 'memory' | 'cpus' | 'drive' | 'volume' | 'share';
+type Key = 'kernel' | 'initrd' | 'append' | 'firmware' | 'memory' | 'cpus' | 'drive' | 'volume' | 'share' | 'jit';
 
 const VALUE_FLAGS: Record<string, Key> = {
   '--kernel': 'kernel',
@@ -121,6 +128,7 @@ const VALUE_FLAGS: Record<string, Key> = {
   '-drive': 'drive',
   '--volume': 'volume',
   '--share': 'share',
+  '--jit': 'jit',
 };
 
 const bad = (message: string): InputError => new InputError('bad-option', message);
@@ -137,6 +145,8 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     drives: [],
     shares: [],
     rng: true,
+    jit: true,
+    stats: false,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -147,6 +157,10 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     }
     if (arg === '--no-initrd') {
       opts.initrd = undefined;
+      continue;
+    }
+    if (arg === '--stats') {
+      opts.stats = true;
       continue;
     }
     if (arg === '--rng' || arg === '--no-rng') {
@@ -191,6 +205,10 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
         break;
       case 'share':
         opts.shares.push(parseShare(flag, value));
+        break;
+      case 'jit':
+        if (value !== 'on' && value !== 'off') throw bad(`${flag} ${JSON.stringify(value)}: must be on or off`);
+        opts.jit = value === 'on';
         break;
     }
   }

@@ -12,6 +12,7 @@ import { VirtioNineP } from '../devices/virtio/9p/device.js';
 import { ShareError } from '../devices/virtio/9p/host-root.js';
 import { parseRunArgs, RUN_USAGE, type DriveOption, type ShareOption } from './args.js';
 import { attachConsole } from './terminal.js';
+import { statsLines } from './stats.js';
 import { runImage } from './image.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -92,7 +93,7 @@ async function run(argv: string[]): Promise<number> {
     vm = await VirtMachine.create(
       {
         memoryMiB: opts.memoryMiB, cpus: opts.cpus, firmware: opts.firmware, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
-        drives, rng: opts.rng, devices: shares,
+        drives, rng: opts.rng, devices: shares, jit: opts.jit,
       },
       { output: bytes => process.stdout.write(bytes), log: report },
     );
@@ -108,11 +109,13 @@ async function run(argv: string[]): Promise<number> {
     onInput: bytes => vm.input(bytes),
     onQuit: () => vm.stop(),
   });
+  const started = performance.now();
   try {
     const end = await vm.run();
     return end.kind === 'fail' ? (end.code || 1) : 0;
   } finally {
     console.detach();
+    if (opts.stats) for (const line of statsLines(vm.cpu, (performance.now() - started) / 1000)) process.stderr.write(`gasang: ${line}\n`);
   }
 }
 

@@ -43,6 +43,8 @@ export interface VirtSpec {
   rng?: boolean;
   /** Further virtio devices (e.g. 9P shares), on the slots after the others. */
   devices?: VirtioDevice[];
+  /** false: interpreter only. Default: the CPU's default (JIT on). */
+  jit?: boolean;
 }
 
 /** An opened disk for a virtio-blk device; the machine closes it when the run ends. */
@@ -139,7 +141,7 @@ export class VirtMachine {
   static async create(spec: VirtSpec, io: VirtIo): Promise<VirtMachine> {
     const bus = new Bus();
     let m: VirtMachine | undefined;
-    const cpu = await Cpu.create({ ramBytes: spec.memoryMiB * 1024 * 1024, harts: spec.cpus, bus, mtime: () => m!.clint.mtime() });
+    const cpu = await Cpu.create({ ramBytes: spec.memoryMiB * 1024 * 1024, harts: spec.cpus, bus, mtime: () => m!.clint.mtime(), jitThreshold: spec.jit === false ? 0 : undefined });
     m = new VirtMachine(spec, cpu, bus, io);
     const boot = loadBoot(cpu.ram, {
       firmware: spec.firmware,
