@@ -123,3 +123,153 @@ export function writeSection(file: string, name: string, body: string): void {
   else text = `${text.trimEnd()}\n\n${section}\n`;
   writeFileSync(file, text);
 }
+
+/** One line of console output and the host time (performance.now(), ms) at which its end arrived. */
+export interface ConsoleLine { text: string; at: number }
+
+/** What a typed command printed: its lines (the command's echo excluded) and its exit status. */
+export interface CommandResult { lines: ConsoleLine[]; status: number; sentAt: number }
+
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+/** Kills every emulator still running when the benchmark process ends (normally or by a signal). */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const killAll = (): void => { for (const c of liveChildren) c.kill('SIGKILL'); };
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => { killAll(); process.exit(130); });
+}
+
+/**
+ * An emulator whose serial console is its stdin/stdout (gasang's CLI, `qemu-system-* -nographic`):
+ * wait for lines, type commands, and stop it. Output is kept as complete lines with arrival times.
+ */
+export class ConsoleProcess {
+  readonly lines: ConsoleLine[] = [];
+  private partial = '';
+  private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private readonly stderrTail: string[] = [];
+  private readonly waiters = new Set<() => void>();
+  private readonly child: ChildProcess;
+  private readonly closed: Promise<void>;
+
+  constructor(readonly cmd: string, readonly args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }) {
+    installExitHook();
+    this.child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    liveChildren.add(this.child);
+    this.child.stdout!.on('data', (b: Buffer) => this.onOutput(b.toString('latin1')));
+    this.child.stderr!.on('data', (b: Buffer) => { this.stderrTail.push(b.toString('latin1')); if (this.stderrTail.length > 20) this.stderrTail.shift(); });
+    this.child.stdin!.on('error', () => {}); // the child may exit before reading its stdin
+    this.closed = new Promise(resolve => {
+      this.child.on('error', err => { this.stderrTail.push(String(err)); this.exit ??= { code: null, signal: null }; this.wake(); resolve(); });
+      this.child.on('close', (code, signal) => { liveChildren.delete(this.child); this.exit = { code, signal }; this.wake(); resolve(); });
+    });
+  }
+
+  private onOutput(s: string): void {
+    const at = performance.now();
+    const parts = (this.partial + s).split('\n');
+    this.partial = parts.pop()!;
+    for (const p of parts) this.lines.push({ text: p.replace(/\r+$/, ''), at });
+    if (this.lines.length > 20_000) this.lines.splice(0, 10_000); // a runaway guest must not fill the heap
+    this.wake();
+  }
+
+  private wake(): void { for (const w of this.waiters) w(); }
+
+  /** The last lines of console output and of stderr, for error messages. */
+  tail(n = 25): string {
+    const err = this.stderrTail.join('').trim();
+    return `${this.lines.slice(-n).map(l => l.text).join('\n')}${this.partial ? `\n${this.partial}` : ''}${err ? `\nstderr: ${err.slice(-1500)}` : ''}`;
+  }
+
+  /** Resolves with the index of the first line at or after `from` matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs: number, from = 0): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = (): void => {
+        for (let i = from; i < this.lines.length; i++) {
+          if (pattern.test(this.lines[i].text)) { done(); return resolve(i); }
+        }
+        from = Math.max(from, this.lines.length);
+        if (this.exit) {
+          done();
+          reject(new Error(`${this.cmd} exited (status ${this.exit.code}, signal ${this.exit.signal}) while waiting for ${pattern}; console tail:\n${this.tail()}`));
+        }
+      };
+      const done = (): void => { clearTimeout(timer); this.waiters.delete(check); };
+      timer = setTimeout(() => { done(); reject(new Error(`${this.cmd}: no line matching ${pattern} within ${timeoutMs / 1000} s; console tail:\n${this.tail()}`)); }, timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Types `command` at the shell and waits for it to finish; fails on timeout, never on a non-zero status. */
+  async run(command: string, timeoutMs: number): Promise<CommandResult> {
+    const tag = `DONE-${Math.random().toString(36).slice(2, 10)}`;
+    const from = this.lines.length;
+    const sentAt = performance.now();
+    // The tag is split by "" in the typed text so that the terminal's echo of the command never matches.
+    this.child.stdin!.write(`${command}; echo ${tag.slice(0, 5)}""${tag.slice(5)}-$?\n`);
+    const end = await this.waitForLine(new RegExp(`^${tag}-(\\d+)$`), timeoutMs, from);
+    const status = Number(this.lines[end].text.slice(tag.length + 1));
+    let first = from;
+    for (let i = end - 1; i >= from; i--) if (this.lines[i].text.includes(`${tag.slice(0, 5)}""`)) { first = i + 1; break; }
+    return { lines: this.lines.slice(first, end), status, sentAt };
+  }
+
+  /** Ends the emulator: Ctrl-A x on its console (gasang and QEMU's -nographic both quit on it), then SIGTERM after 5 s and SIGKILL after 10 s. */
+  async stop(): Promise<void> {
+    if (this.exit) return;
+    this.child.stdin!.end(Buffer.from([0x01, 0x78]));
+    const term = setTimeout(() => this.child.kill('SIGTERM'), 5_000);
+    const kill = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.closed;
+    clearTimeout(term);
+    clearTimeout(kill);
+  }
+}
+
+/** One `BENCH <name> key=value ...` line printed by a guest workload (see bench/workloads/bench.h). */
+export interface BenchLine {
+  name: string;
+  guestSeconds: number;
+  /** Instructions retired while the workload ran its loop (the guest's perf counter), or undefined when the guest had none. */
+  insns: number | undefined;
+  checksum: string | undefined;
+  /** Every key=value field as printed (guest_s, insns, checksum included). */
+  fields: Record<string, string>;
+}
+
+/** Parses one BENCH result line (the format is fixed by bench/workloads/bench.h); undefined for any other line. */
+export function parseBenchLine(line: string): BenchLine | undefined {
+  const m = /^BENCH ([\w.-]+)((?: [\w.]+=\S*)*)\s*$/.exec(line);
+  if (!m) return undefined;
+  const fields: Record<string, string> = {};
+  for (const kv of m[2].trim().split(' ').filter(Boolean)) {
+    const i = kv.indexOf('=');
+    fields[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const guestSeconds = Number(fields.guest_s);
+  if (fields.guest_s === undefined || !Number.isFinite(guestSeconds) || guestSeconds < 0) return undefined;
+  const insns = fields.insns !== undefined && /^\d+$/.test(fields.insns) ? Number(fields.insns) : undefined;
+  const checksum = fields.checksum !== undefined && /^[0-9a-f]{16}$/.test(fields.checksum) ? fields.checksum : undefined;
+  if (fields.checksum !== undefined && checksum === undefined) return undefined;
+  return { name: m[1], guestSeconds, insns, checksum, fields };
+}
+
+/** A `dd` transfer summary: bytes copied and dd's own seconds. */
+export interface DdSummary { bytes: number; seconds: number }
+
+/**
+ * Parses the summary line of busybox or GNU coreutils dd, e.g. busybox
+ * `536870912 bytes (512.0MB) copied, 3.285611 seconds, 155.8MB/s` or GNU
+ * `536870912 bytes (537 MB, 512 MiB) copied, 3.28 s, 163 MB/s`; undefined for any other line.
+ */
+export function parseDdSummary(line: string): DdSummary | undefined {
+  const m = /^(\d+) bytes \([^)]*\) copied, ([\d.]+) (?:seconds|s),/.exec(line.trim());
+  if (!m) return undefined;
+  const bytes = Number(m[1]), seconds = Number(m[2]);
+  return Number.isFinite(seconds) ? { bytes, seconds } : undefined;
+}

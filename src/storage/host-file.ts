@@ -33,7 +33,11 @@ export class HostFile {
     return new HostFile(path, openOrThrow(path, 'w+'), false);
   }
 
-  /** Reads `length` bytes at `pos` into `into[at…]`; the part past the end of the file reads as zeroes. */
+  /**
+   * Reads `length` bytes at `pos` into `into[at…]`; the part past the end of the file reads as
+   * zeroes. An end of file before `length` (what this object knows of the file) means another
+   * process truncated it: that is an error, not zeroes (a mirror then reads another member).
+   */
   read(pos: number, into: Uint8Array, at = 0, length = into.length - at): void {
     let done = 0;
     try {
@@ -45,7 +49,12 @@ export class HostFile {
     } catch (err) {
       throw this.ioError('read', pos, err);
     }
-    if (done < length) into.fill(0, at + done, at + length);
+    if (done < length) {
+      if (pos + done < this.length) {
+        throw new StorageError('io', `${this.path} was truncated to ${pos + done} bytes or fewer (it had ${this.length})`);
+      }
+      into.fill(0, at + done, at + length);
+    }
   }
 
   write(pos: number, data: Uint8Array, at = 0, length = data.length - at): void {

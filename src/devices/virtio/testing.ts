@@ -4,7 +4,7 @@
  * driver side of split queues, programmed through the transport's registers as Linux does.
  */
 import { GuestMemory } from '../../memory/guest-memory.js';
-import { Feature, type VirtioDevice } from './device.js';
+import type { VirtioDevice } from './device.js';
 import { Reg, Status, VirtioMmio } from './mmio.js';
 import { Avail, Desc, DescFlag, Used } from './queue.js';
 
@@ -182,8 +182,5 @@ export class TestDriver {
     return isr;
   }
 }
-
-/** Every ring feature plus VERSION_1, for tests that want them explicitly. */
-export const RING_FEATURES = Feature.INDIRECT_DESC | Feature.EVENT_IDX;
 
 function align(n: number, a: number): number { return Math.ceil(n / a) * a; }
