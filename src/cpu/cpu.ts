@@ -23,7 +23,8 @@ export interface CpuOptions {
   /**
    * Compile translations on background threads while the interpreter goes on. Default:
    * GASANG_JIT_BACKGROUND (0/1), else on unless the threshold is 1 (then every block is translated
-   * and compiled before it first runs, the strictest test of the JIT).
+   * and compiled before it first runs, the strictest test of the JIT, for the first
+   * GASANG_JIT_SYNC_MODULES blocks; later ones are batched to bound V8's code space).
    */
   jitBackground?: boolean;
 }

@@ -19,6 +19,12 @@ import { translateBlock } from './translate.js';
 const BATCH = Number(process.env.GASANG_JIT_BATCH ?? 64);
 /** Longest a translated block waits for its batch to fill before compilation (ms). */
 const BATCH_WAIT_MS = 30;
+/**
+ * Modules compiled one block each when compiling synchronously (every block ready before it first
+ * runs). Past this, blocks are batched as in the background mode: each module commits V8 code
+ * space of its own, and a boot's ~60,000 one-block modules exhaust it (4 GiB).
+ */
+const SYNC_MODULES = Number(process.env.GASANG_JIT_SYNC_MODULES ?? 2000);
 
 export interface JitStats {
   /** Blocks translated, wasm bytes and modules made from them. */
@@ -132,8 +138,10 @@ export class Jit {
     this.protect(page);
     this.translating.set(key, open);
     open.waiters.set(key, [w]);
-    if (!this.opts.background || open.keys.length >= BATCH) this.flush();
+    if (this.compilesAtOnce() || open.keys.length >= BATCH) this.flush();
   }
+
+  private compilesAtOnce(): boolean { return !this.opts.background && this.stats.modules < SYNC_MODULES; }
 
   /** Called between runs: sends the open batch off once it has waited long enough to be worth a module. */
   tick(): void {
@@ -151,8 +159,9 @@ export class Jit {
     const t1 = performance.now();
     this.stats.translateMs += t1 - t0;
     this.stats.bytes += bytes.length;
+    const atOnce = this.compilesAtOnce();
     this.stats.modules++;
-    if (!this.opts.background) {
+    if (atOnce) {
       this.install(batch, new WebAssembly.Module(bytes));
       this.stats.compileMs += performance.now() - t1;
       return;

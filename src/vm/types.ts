@@ -1,0 +1,158 @@
+/**
+ * The contract between the host (src/vm) and its interfaces (src/api REST daemon, src/cli `gasang
+ * vm`, the TypeScript library): what a VM spec is, what a VM reports, what the host can do. Specs
+ * are plain JSON so that the REST API, the store and the library share one shape.
+ */
+import { GasangError } from '../util/errors.js';
+
+/** A disk image attached over virtio-blk. */
+export interface DriveSpec {
+  file: string;
+  /** Probed from the file when absent. */
+  format?: 'raw' | 'qcow2';
+  readonly?: boolean;
+  /**
+   * Start the VM on a fresh qcow2 overlay of `file` (kept beside the VM's other state), so one
+   * read-only base serves many VMs; the base is never written.
+   */
+  overlay?: boolean;
+  iops?: number;
+  bps?: number;
+}
+
+/** A virtual disk assembled from several host files. */
+export interface VolumeSpec {
+  mode: 'linear' | 'stripe' | 'mirror';
+  files: string[];
+  readonly?: boolean;
+}
+
+/** A host directory shared over virtio-9p. */
+export interface ShareSpec {
+  host: string;
+  tag: string;
+  readonly?: boolean;
+}
+
+/** What a user declares; everything else has a default. Unknown fields are errors. */
+export interface VmSpec {
+  /** Unique on the host: [a-z0-9][a-z0-9-]{0,62}. */
+  name: string;
+  /** Guest harts, 1..MAX_HARTS. Default 1. */
+  cpus?: number;
+  /** Guest RAM in MiB. Default 256. */
+  memoryMiB?: number;
+  /** Default: the bundled guest's kernel, initramfs, firmware and command line. */
+  kernel?: string;
+  initrd?: string;
+  firmware?: string;
+  append?: string;
+  drives?: DriveSpec[];
+  volumes?: VolumeSpec[];
+  shares?: ShareSpec[];
+  /** Relative CPU weight against other VMs (like cgroup cpu.shares). Default 1024. */
+  cpuShares?: number;
+  /** Most host CPU the VM may use, percent of one host core (1..100 × cpus). Default: no limit. */
+  cpuLimit?: number;
+  /** Translate hot code to WebAssembly. Default true. */
+  jit?: boolean;
+}
+
+export type VmState = 'created' | 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'crashed';
+
+/** What `inspect` and `list` report. */
+export interface VmInfo {
+  id: string;
+  spec: Required<Pick<VmSpec, 'name' | 'cpus' | 'memoryMiB' | 'cpuShares'>> & VmSpec;
+  state: VmState;
+  /** ISO 8601 times; absent when it never happened. */
+  createdAt: string;
+  startedAt?: string;
+  stoppedAt?: string;
+  /** How the last run ended (guest power-off, reset, forced stop, kill, emulation crash). */
+  exit?: { reason: 'poweroff' | 'reset' | 'stopped' | 'killed' | 'crashed'; code?: number; message?: string };
+  usage: VmUsage;
+}
+
+export interface VmUsage {
+  /** Host CPU seconds used by the VM's thread since it started. */
+  cpuSeconds: number;
+  /** Guest instructions retired (all harts). */
+  instructions: number;
+  /** Guest accesses to device registers (exits from translated code to the host). */
+  mmioExits: number;
+  /** Host memory beyond guest RAM attributed to the VM (bytes), and guest RAM (bytes). */
+  hostOverheadBytes: number;
+  guestRamBytes: number;
+  /** virtio-blk traffic. */
+  diskReadBytes: number;
+  diskWriteBytes: number;
+}
+
+/** Host-wide resource settings. */
+export interface HostOptions {
+  /** Directory for the store (SQLite) and per-VM state (overlays, logs). */
+  stateDir: string;
+  /** Guest RAM of all running VMs may reach ratio × host RAM. Default 1.5. */
+  memoryOvercommit?: number;
+  /** Host cores the scheduler hands out. Default: os.availableParallelism(). */
+  cores?: number;
+}
+
+/** Why the host refused: a stable code (for HTTP status mapping) and a message naming the problem. */
+export class HostError extends GasangError {
+  constructor(readonly kind: HostErrorKind, message: string, options?: { cause?: unknown }) {
+    super(`host-${kind}`, message, options);
+  }
+}
+
+/**
+ * invalid: the spec or request is malformed (HTTP 400); not-found (404); conflict: duplicate name
+ * or an operation the VM's state forbids (409); resources: memory overcommit refused (507 /
+ * insufficient storage is the closest; the API may choose 409 with this kind).
+ */
+export type HostErrorKind = 'invalid' | 'not-found' | 'conflict' | 'resources';
+
+/**
+ * A console client. Every attached client sees all output from the moment it attaches (plus a
+ * replay of recent output); only one client at a time holds the write side.
+ */
+export interface ConsoleClient {
+  /** Guest output, as it arrives. */
+  onData(listener: (bytes: Uint8Array) => void): void;
+  /** Typing; throws HostError('conflict') unless this client holds the write side. */
+  write(bytes: Uint8Array | string): void;
+  readonly writer: boolean;
+  detach(): void;
+}
+
+/** One VM on the host (implemented by src/vm/host.ts). */
+export interface VmHandle {
+  readonly id: string;
+  readonly name: string;
+  info(): VmInfo;
+  start(): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Graceful: the power button, then a forced stop after timeoutMs (default 30 s). */
+  stop(opts?: { timeoutMs?: number }): Promise<void>;
+  kill(): Promise<void>;
+  /** Attaches a console client; `write: true` takes the write side (conflict if held). */
+  attachConsole(opts?: { write?: boolean }): ConsoleClient;
+  /** Resolves when the VM's current run ends (immediately if not running). */
+  waitStopped(): Promise<VmInfo>;
+}
+
+/** The host: the VMs it knows, persisted in its store (implemented by src/vm/host.ts). */
+export interface HostApi {
+  create(spec: VmSpec): Promise<VmHandle>;
+  /** By name or id; HostError('not-found') otherwise. */
+  get(nameOrId: string): VmHandle;
+  list(): VmInfo[];
+  /** Deletes a VM that is not running, with its overlays. */
+  remove(nameOrId: string): Promise<void>;
+  /** Host-wide figures: memory committed to running VMs, its limit, host cores. */
+  resources(): { memoryCommittedBytes: number; memoryLimitBytes: number; cores: number };
+  /** Stops every VM (forced after the timeout) and closes the store. */
+  close(): Promise<void>;
+}
