@@ -7,7 +7,7 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { ALL_INSNS } from '../isa/index.js';
 import { generateInterpreter } from './interp/generate.js';
 import { Hart, type HartEnv } from './hart.js';
-import { HARTS_BASE, HART_STRIDE, MAX_HARTS, RAM_BASE, RAM_OFFSET } from './layout.js';
+import { H, HARTS_BASE, HART_STRIDE, MAX_HARTS, RAM_BASE, RAM_OFFSET } from './layout.js';
 import { Views } from './state.js';
 import { fpExecute } from './fpu/execute.js';
 import { Jit } from './jit/jit.js';
@@ -112,12 +112,24 @@ export class Cpu {
   /** RAM for device DMA; device writes drop translated code on the pages they touch. */
   guestMemory(): GuestMemory {
     return new GuestMemory(this.ram, RAM_BASE, (pa, length) => {
+      this.clearReservations(pa, length);
       const jit = this.jit;
       if (!jit) return;
       for (let page = Math.floor((pa - RAM_BASE) / 4096), last = Math.floor((pa + length - 1 - RAM_BASE) / 4096); page <= last; page++) {
         if (jit.codePages[page]) jit.invalidatePage(page);
       }
     });
+  }
+
+  /** A device wrote guest RAM: LR reservations on those bytes are lost, as a store by another hart would do. */
+  private clearReservations(pa: number, length: number): void {
+    const { i32, u32 } = this.views;
+    for (const h of this.harts) {
+      const valid = (h.hb + H.RESV_VALID) >> 2;
+      if (!i32[valid]) continue;
+      const addr = u32[(h.hb + H.RESV_ADDR) >> 2] + u32[(h.hb + H.RESV_ADDR + 4) >> 2] * 2 ** 32;
+      if (addr + 8 > pa && addr < pa + length) i32[valid] = 0;
+    }
   }
 
   get stopped(): boolean { return this.stopFlag; }

@@ -479,7 +479,7 @@ inc:
   assert.deepEqual(r.regs.slice(S.a1 - 1, S.a5), [1n, 1n, 0n, 1005n, 0n]);
 });
 
-test('LR/SC: a device write to the reserved bytes between LR and SC makes the SC fail', { todo: 'GuestMemory writes do not clear reservations (see report)' }, async () => {
+test('LR/SC: a device write to the reserved bytes between LR and SC makes the SC fail', async () => {
   const src = `
     li s2, ${DATA}
     lr.d t0, (s2)
