@@ -19,8 +19,16 @@ const Q = 0xe003; // quadrant + funct3
 const SP = reg(2), X0 = reg(0), RA = reg(1);
 
 export const RVC_INSNS: readonly Row[] = [
-  // An all-zero halfword is defined to be illegal.
+  // An all-zero halfword is defined to be illegal; the reserved encodings (RVC opcode map: a zero
+  // immediate where it must not be, x0 as a load or jump register) trap as illegal too. They are
+  // more specific than the instructions they would otherwise decode as, so decoders try them first.
   c('c.illegal', 0xffff, 0x0000, {}, S.illegal),
+  c('c.addi4spn.zero', 0xffe3, 0x0000, {}, S.illegal),
+  c('c.lui.zero', 0xf07f, 0x6001, {}, S.illegal), // also c.addi16sp with a zero immediate
+  c('c.lwsp.x0', 0xef83, 0x4002, {}, S.illegal),
+  c('c.ldsp.x0', 0xef83, 0x6002, {}, S.illegal),
+  c('c.jr.x0', 0xffff, 0x8002, {}, S.illegal),
+  c('c.reserved.q1', 0xfc43, 0x9c41, {}, S.illegal), // funct6 100111, funct2 10 and 11
   // Quadrant 0
   c('c.addi4spn', Q, 0x0000, { rd: C_RDP, rs1: SP, imm: C_ADDI4SPN }, S.ri(Op.I64Add)),
   c('c.fld', Q, 0x2000, { rd: C_RDP, rs1: C_RS1P, imm: C_LD }, S.floadD),

@@ -64,3 +64,31 @@ handler:
     ecall`);
   assert.equal(sx(hart, 10), 2n);
 });
+
+test('reserved compressed encodings trap as illegal instructions with their bits in mtval', async () => {
+  const reserved = [
+    0x0004, // c.addi4spn x9, sp, 0: nzuimm = 0
+    0x6081, // c.lui x1, 0: nzimm = 0
+    0x6101, // c.addi16sp sp, 0: nzimm = 0
+    0x4002, // c.lwsp x0, 0(sp)
+    0x6002, // c.ldsp x0, 0(sp)
+    0x8002, // c.jr x0
+    0x9c41, // quadrant 1, funct6 100111, funct2 10
+    0x9c61, // quadrant 1, funct6 100111, funct2 11
+  ];
+  for (const bits of reserved) {
+    const { hart } = await runAsm(`
+    la t0, handler
+    csrw mtvec, t0
+    li a0, 0
+    .2byte ${bits}
+    .2byte 0x0001          # c.nop: never reached
+    .align 2
+handler:
+    csrr a0, mcause
+    csrr a1, mtval
+    ecall`);
+    assert.equal(sx(hart, 10), 2n, `0x${bits.toString(16)}: mcause`);
+    assert.equal(hart.x(11), BigInt(bits), `0x${bits.toString(16)}: mtval`);
+  }
+});
