@@ -2,12 +2,16 @@
  * RV64F and RV64D computational instructions (unpriv spec, "F" and "D" chapters; encodings from
  * "RV32/64G Instruction Set Listings"). Loads and stores (flw/fld/fsw/fsd) live in rv64.ts and rvc.ts.
  *
- * Every row runs on the 'fp' host unit (cpu/fpu/execute.ts), which decodes registers and the rm field
- * from the instruction word itself. Where an instruction has an rm field (bits 14:12) the mask leaves it
+ * Rows run on the 'fp' host unit (cpu/fpu/execute.ts), which decodes registers and the rm field
+ * from the instruction word itself; the common double-precision ones are emitted as WebAssembly with
+ * that unit as their fallback (fp-inline.ts). Where an instruction has an rm field (bits 14:12) the mask leaves it
  * out: static modes 101/110 and a dynamic mode with an invalid frm are rejected at execution time. Where
  * funct3 is a fixed opcode extension (sign injection, min/max, compares, moves, classify) it is in the mask.
  */
+import { Op } from '../wasm/opcodes.js';
 import { RD, RS1, RS2, RS3 } from './fields.js';
+import { arithD, compareD, moveDX, moveXD, signInjectD } from './fp-inline.js';
+import type { Sem } from './semantics.js';
 import type { Ext, HostSemantics, InsnDef, Operands } from './types.js';
 
 /**
@@ -48,11 +52,14 @@ const R4: Operands = { rd: RD, rs1: RS1, rs2: RS2, rs3: RS3 };
 const R3: Operands = { rd: RD, rs1: RS1, rs2: RS2 };
 const R2: Operands = { rd: RD, rs1: RS1 };
 
-type FdRow = InsnDef<never>;
+/** `fp`: the host unit's operation, the reference semantics (and the fallback of inline rows). */
+export type FdRow = InsnDef<Sem> & { readonly fp: HostSemantics };
 
 const host = (op: number): HostSemantics => ({ kind: 'host', unit: 'fp', op });
-const row = (name: string, ext: Ext, mask: number, match: number, operands: Operands, op: number): FdRow =>
-  ({ name, ext, len: 4, mask: mask | 0, match: match | 0, operands, sem: host(op) });
+/** A row on the host unit, or emitted by `inline` (given the host semantics as its fallback) for D. */
+const row = (name: string, ext: Ext, mask: number, match: number, operands: Operands, op: number,
+  inline?: (fallback: HostSemantics) => Sem): FdRow =>
+  ({ name, ext, len: 4, mask: mask | 0, match: match | 0, operands, fp: host(op), sem: inline && ext === 'D' ? inline(host(op)) : host(op) });
 
 const fn7 = (funct7: number): number => (funct7 << 25) | OP_FP;
 const fn7rs2 = (funct7: number, rs2: number): number => (funct7 << 25) | (rs2 << 20) | OP_FP;
@@ -72,11 +79,11 @@ function format(fmt: 0 | 1): FdRow[] {
     row(`fmsub.${s}`, ext, R4_MASK, 0x47 | (fmt << 25), R4, o + 1),
     row(`fnmsub.${s}`, ext, R4_MASK, 0x4b | (fmt << 25), R4, o + 2),
     row(`fnmadd.${s}`, ext, R4_MASK, 0x4f | (fmt << 25), R4, o + 3),
-    row(`fadd.${s}`, ext, RM_MASK, fn7(f(0x00)), R3, o + 4),
-    row(`fsub.${s}`, ext, RM_MASK, fn7(f(0x04)), R3, o + 5),
-    row(`fmul.${s}`, ext, RM_MASK, fn7(f(0x08)), R3, o + 6),
-    row(`fdiv.${s}`, ext, RM_MASK, fn7(f(0x0c)), R3, o + 7),
-    row(`fsqrt.${s}`, ext, RM_RS2_MASK, fn7rs2(f(0x2c), 0), R2, o + 8),
+    row(`fadd.${s}`, ext, RM_MASK, fn7(f(0x00)), R3, o + 4, h => arithD(Op.F64Add, h)),
+    row(`fsub.${s}`, ext, RM_MASK, fn7(f(0x04)), R3, o + 5, h => arithD(Op.F64Sub, h)),
+    row(`fmul.${s}`, ext, RM_MASK, fn7(f(0x08)), R3, o + 6, h => arithD(Op.F64Mul, h)),
+    row(`fdiv.${s}`, ext, RM_MASK, fn7(f(0x0c)), R3, o + 7, h => arithD(Op.F64Div, h)),
+    row(`fsqrt.${s}`, ext, RM_RS2_MASK, fn7rs2(f(0x2c), 0), R2, o + 8, h => arithD(Op.F64Sqrt, h)),
     row(`fcvt.w.${s}`, ext, RM_RS2_MASK, fn7rs2(f(0x60), 0), R2, o + 9),
     row(`fcvt.wu.${s}`, ext, RM_RS2_MASK, fn7rs2(f(0x60), 1), R2, o + 10),
     row(`fcvt.l.${s}`, ext, RM_RS2_MASK, fn7rs2(f(0x60), 2), R2, o + 11),
@@ -85,17 +92,17 @@ function format(fmt: 0 | 1): FdRow[] {
     row(`fcvt.${s}.wu`, ext, RM_RS2_MASK, fn7rs2(f(0x68), 1), R2, o + 14),
     row(`fcvt.${s}.l`, ext, RM_RS2_MASK, fn7rs2(f(0x68), 2), R2, o + 15),
     row(`fcvt.${s}.lu`, ext, RM_RS2_MASK, fn7rs2(f(0x68), 3), R2, o + 16),
-    row(`fsgnj.${s}`, ext, F3_MASK, fn7f3(f(0x10), 0), R3, nr + 0),
-    row(`fsgnjn.${s}`, ext, F3_MASK, fn7f3(f(0x10), 1), R3, nr + 1),
-    row(`fsgnjx.${s}`, ext, F3_MASK, fn7f3(f(0x10), 2), R3, nr + 2),
+    row(`fsgnj.${s}`, ext, F3_MASK, fn7f3(f(0x10), 0), R3, nr + 0, () => signInjectD(0)),
+    row(`fsgnjn.${s}`, ext, F3_MASK, fn7f3(f(0x10), 1), R3, nr + 1, () => signInjectD(1)),
+    row(`fsgnjx.${s}`, ext, F3_MASK, fn7f3(f(0x10), 2), R3, nr + 2, () => signInjectD(2)),
     row(`fmin.${s}`, ext, F3_MASK, fn7f3(f(0x14), 0), R3, nr + 3),
     row(`fmax.${s}`, ext, F3_MASK, fn7f3(f(0x14), 1), R3, nr + 4),
-    row(`feq.${s}`, ext, F3_MASK, fn7f3(f(0x50), 2), R3, nr + 5),
-    row(`flt.${s}`, ext, F3_MASK, fn7f3(f(0x50), 1), R3, nr + 6),
-    row(`fle.${s}`, ext, F3_MASK, fn7f3(f(0x50), 0), R3, nr + 7),
+    row(`feq.${s}`, ext, F3_MASK, fn7f3(f(0x50), 2), R3, nr + 5, h => compareD(Op.F64Eq, h)),
+    row(`flt.${s}`, ext, F3_MASK, fn7f3(f(0x50), 1), R3, nr + 6, h => compareD(Op.F64Lt, h)),
+    row(`fle.${s}`, ext, F3_MASK, fn7f3(f(0x50), 0), R3, nr + 7, h => compareD(Op.F64Le, h)),
     row(`fclass.${s}`, ext, F3_RS2_MASK, fn7rs2f3(f(0x70), 0, 1), R2, nr + 8),
-    row(fmt ? 'fmv.x.d' : 'fmv.x.w', ext, F3_RS2_MASK, fn7rs2f3(f(0x70), 0, 0), R2, nr + 9),
-    row(fmt ? 'fmv.d.x' : 'fmv.w.x', ext, F3_RS2_MASK, fn7rs2f3(f(0x78), 0, 0), R2, nr + 10),
+    row(fmt ? 'fmv.x.d' : 'fmv.x.w', ext, F3_RS2_MASK, fn7rs2f3(f(0x70), 0, 0), R2, nr + 9, () => moveXD),
+    row(fmt ? 'fmv.d.x' : 'fmv.w.x', ext, F3_RS2_MASK, fn7rs2f3(f(0x78), 0, 0), R2, nr + 10, () => moveDX),
   ];
 }
 

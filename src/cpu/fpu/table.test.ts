@@ -48,7 +48,7 @@ test('each encoding from GNU as decodes to its own row, with the operand fields 
 test('the rm field is free exactly where the instruction has one', () => {
   for (const [name, word] of GAS) {
     const r = FD_INSNS.find((x) => x.name === name)!;
-    const op = (r.sem as HostSemantics).op;
+    const op = r.fp.op;
     const hasRm = (r.mask & 0x7000) === 0;
     assert.equal(hasRm, op < FP_RM_LIMIT, name);
     for (let rm = 0; rm < 8; rm++) {
@@ -79,10 +79,10 @@ test('reserved neighbours of the encodings match no row', () => {
 test('FpOp numbers are distinct, dense, and each used by exactly one row', () => {
   const values = Object.values(FpOp).sort((a, b) => a - b);
   assert.deepEqual(values, Array.from({ length: FP_OP_COUNT }, (_, i) => i));
-  const used = FD_INSNS.map((r) => (r.sem as HostSemantics).op).sort((a, b) => a - b);
+  const used = FD_INSNS.map((r) => r.fp.op).sort((a, b) => a - b);
   assert.deepEqual(used, values);
   for (const r of FD_INSNS) {
-    const sem = r.sem as HostSemantics;
+    const sem = r.fp;
     assert.equal(sem.kind, 'host'); assert.equal(sem.unit, 'fp');
     const key = r.name.toUpperCase().replace(/\./g, '_') as keyof typeof FpOp;
     assert.equal(FpOp[key], sem.op, r.name);

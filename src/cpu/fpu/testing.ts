@@ -2,7 +2,7 @@
  * Test support for the FPU: one hart's state in a private buffer, instructions built from the
  * isa/rv-fd.ts rows by name, and BigInt accessors for registers and CSRs. Not used at run time.
  */
-import { FD_INSNS } from '../../isa/rv-fd.js';
+import { FD_INSNS, type FdRow } from '../../isa/rv-fd.js';
 import type { HostSemantics, InsnDef } from '../../isa/types.js';
 import { H, hartBase } from '../layout.js';
 import { fpExecute, type FpState } from './execute.js';
@@ -10,16 +10,16 @@ import { fpExecute, type FpState } from './execute.js';
 export const FCSR = 0x003;
 export const MSTATUS = 0x300;
 
-const byName = new Map<string, InsnDef<never>>(FD_INSNS.map((r) => [r.name, r]));
+const byName = new Map<string, FdRow>(FD_INSNS.map((r) => [r.name, r]));
 
-export function row(name: string): InsnDef<never> {
+export function row(name: string): FdRow {
   const r = byName.get(name);
   if (!r) throw new Error(`No FP instruction ${name}`);
   return r;
 }
 
 /** Whether the row's rm field is free (the instruction rounds, or at least decodes rm). */
-export const hasRm = (r: InsnDef<never>): boolean => (r.mask & 0x7000) === 0;
+export const hasRm = (r: FdRow): boolean => (r.mask & 0x7000) === 0;
 
 export interface Regs { rd?: number; rs1?: number; rs2?: number; rs3?: number; rm?: number }
 
@@ -64,7 +64,7 @@ export class FpHarness {
 
   /** Runs one instruction; returns fpExecute's status (0 done, 1 illegal). */
   exec(name: string, o: Regs = {}): number {
-    const sem = row(name).sem as HostSemantics;
+    const sem = row(name).fp;
     return fpExecute(this.s, this.hb, sem.op, encode(name, o));
   }
 }
