@@ -1,7 +1,8 @@
 /** Helpers for the benchmarks: timing a process to a console marker, statistics, host facts, BENCHMARKS.md sections. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, homedir, loadavg } from 'node:os';
+import { join } from 'node:path';
 
 export interface Stats { median: number; min: number; max: number }
 
@@ -273,3 +274,92 @@ export function parseDdSummary(line: string): DdSummary | undefined {
   const bytes = Number(m[1]), seconds = Number(m[2]);
   return Number.isFinite(seconds) ? { bytes, seconds } : undefined;
 }
+
+/** Debian's stock kernel as fetched by scripts/fetch-debian-guest.sh. */
+export interface DebianKernel { kernel: string; initrd: string; release: string }
+
+export const cacheDir = (): string => process.env.GASANG_CACHE ?? join(homedir(), '.cache', 'gasang');
+
+export function debianKernel(): DebianKernel {
+  const dir = join(cacheDir(), 'debian');
+  const kernel = join(dir, 'vmlinux'), initrd = join(dir, 'initramfs.cpio.gz');
+  if (!existsSync(kernel) || !existsSync(initrd)) throw new Error(`${kernel} or ${initrd} missing: run scripts/fetch-debian-guest.sh first`);
+  return { kernel, initrd, release: readFileSync(join(dir, 'kernel-version'), 'utf8').trim() };
+}
+
+/** Builds (when its inputs changed) and returns the benchmark initramfs: the Debian guest's plus /bench/<workload>. */
+export function benchInitramfs(repo: string): string {
+  const r = spawnSync('bash', [join(repo, 'scripts/build-bench-guest.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const path = r.stdout?.trim().split('\n').at(-1) ?? '';
+  if (r.status !== 0 || !existsSync(path)) throw new Error(`scripts/build-bench-guest.sh failed (status ${r.status})`);
+  return path;
+}
+
+/** The three machines the benchmarks compare: gasang with its JIT, gasang's interpreter alone, QEMU TCG. */
+export type Emulator = 'jit' | 'interp' | 'qemu';
+export const EMULATOR_TITLE: Record<Emulator, string> = { jit: 'gasang JIT', interp: 'gasang interpreter', qemu: 'QEMU TCG' };
+
+export interface Boot {
+  firmware: string;
+  kernel: string;
+  initrd: string;
+  append: string;
+  memoryMiB: number;
+  /** Disks as gasang's --drive values (file=...,format=...), in order; QEMU gets the same as virtio-mmio disks. */
+  drives?: { file: string; format: 'raw' | 'qcow2' }[];
+}
+
+/** The command line that boots `b` on emulator `e` with one hart, its console on stdin/stdout. */
+export function emulatorCommand(e: Emulator, b: Boot): { cmd: string; args: string[] } {
+  const drives = b.drives ?? [];
+  if (e === 'qemu') {
+    return {
+      cmd: 'qemu-system-riscv64',
+      args: ['-M', 'virt', '-m', String(b.memoryMiB), '-smp', '1', '-nographic', '-bios', b.firmware, '-kernel', b.kernel,
+        '-initrd', b.initrd, '-append', b.append,
+        // -drive if=none + virtio-blk-device: virtio over MMIO, the transport gasang has (if=virtio would be PCI on -M virt).
+        ...drives.flatMap((d, i) => ['-drive', `file=${d.file},format=${d.format},if=none,id=d${i}`, '-device', `virtio-blk-device,drive=d${i}`])],
+    };
+  }
+  return {
+    cmd: 'node',
+    args: ['dist/src/cli/main.js', 'run', '--kernel', b.kernel, '--initrd', b.initrd, '--firmware', b.firmware, '--append', b.append,
+      '--memory', String(b.memoryMiB), '--cpus', '1', '--jit', e === 'jit' ? 'on' : 'off',
+      ...drives.flatMap(d => ['--drive', `file=${d.file},format=${d.format}`])],
+  };
+}
+
+/**
+ * Boots `b` on `e` and waits for the guest's GASANG-READY line, then widens the console (busybox's
+ * line editor wraps typed commands at 80 columns otherwise). The caller stops the process.
+ */
+export async function bootToShell(e: Emulator, b: Boot, cwd: string, timeoutMs: number): Promise<ConsoleProcess> {
+  const { cmd, args } = emulatorCommand(e, b);
+  const p = new ConsoleProcess(cmd === 'node' ? process.execPath : cmd, args, { cwd });
+  try {
+    await p.waitForLine(/^GASANG-READY$/, timeoutMs);
+    await p.run('stty cols 1000', 60_000);
+  } catch (err) {
+    await p.stop();
+    throw err;
+  }
+  return p;
+}
+
+/** A workload's result line with the host's view of the same interval (BENCH-START line to BENCH line). */
+export interface TimedBench extends BenchLine { hostSeconds: number }
+
+/** The BENCH lines of a command's output, each timed by the host from the BENCH-START line before it. */
+export function timedBenchLines(lines: readonly ConsoleLine[]): TimedBench[] {
+  const out: TimedBench[] = [];
+  let startAt: number | undefined;
+  for (const l of lines) {
+    if (l.text.startsWith('BENCH-START ')) { startAt = l.at; continue; }
+    const b = parseBenchLine(l.text);
+    if (b && startAt !== undefined) out.push({ ...b, hostSeconds: (l.at - startAt) / 1000 });
+    if (b) startAt = undefined;
+  }
+  return out;
+}
+
+export const loadText = (l: readonly number[]): string => l.map(x => x.toFixed(2)).join(' ');

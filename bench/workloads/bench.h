@@ -2,10 +2,13 @@
  * Shared by the guest workloads of bench/cpu.ts and bench/storage.ts (static riscv64 binaries,
  * built by scripts/build-bench-guest.sh). Each workload prints one result line per measurement:
  *
+ *   BENCH-START <name>
  *   BENCH <name> guest_s=<seconds> insns=<count|na> [checksum=<16 hex digits>] [key=value ...]
  *
+ * BENCH-START is printed just before the measured interval begins, so that the host can time the
+ * same interval with its own clock (from the arrival of one line to the arrival of the other).
  * guest_s: CLOCK_MONOTONIC seconds around the measured loop (the guest's clock);
- * insns: instructions retired while this process ran the loop, from perf_event_open
+ * insns: instructions retired while this process (and its children, for timed.c) ran the loop, from perf_event_open
  *   (PERF_COUNT_HW_INSTRUCTIONS, which Linux gets through the SBI PMU extension from the hart's
  *   instret; kernel time on its behalf included), or "na" when the kernel offers no such counter.
  *   Exact under QEMU only with -icount (otherwise QEMU's instret follows the host's clock);
@@ -31,8 +34,9 @@ static inline double bench_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* A perf counter of the instructions this process retires (kernel time included: without the
- * Sscofpmf extension RISC-V cannot filter by privilege), or -1 when the kernel offers none. */
+/* A perf counter of the instructions this process and the children it starts afterwards retire
+ * (children count once they have exited; kernel time included: without the Sscofpmf extension
+ * RISC-V cannot filter by privilege), or -1 when the kernel offers none. */
 static int bench_perf_fd = -2;
 
 static inline int bench_perf_open(void) {
@@ -42,6 +46,7 @@ static inline int bench_perf_open(void) {
     a.size = sizeof a;
     a.type = PERF_TYPE_HARDWARE;
     a.config = PERF_COUNT_HW_INSTRUCTIONS;
+    a.inherit = 1;
     bench_perf_fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
   }
   return bench_perf_fd;
@@ -55,30 +60,33 @@ static inline uint64_t bench_insns(void) {
 }
 
 /* A measured interval: wall (guest monotonic) time and retired instructions. */
-struct bench_span { double t0; uint64_t i0; };
+struct bench_span { double t0; uint64_t i0; const char *name; };
 
-static inline void bench_begin(struct bench_span *s) {
+static inline void bench_begin(struct bench_span *s, const char *name) {
   (void)bench_perf_open(); /* outside the measured interval */
+  s->name = name;
+  printf("BENCH-START %s\n", name);
+  fflush(stdout);
   s->t0 = bench_now();
   s->i0 = bench_insns();
 }
 
 /* Prints the result line with `fields` (e.g. "checksum=... ops=123", may be empty) after insns. */
-static inline void bench_report(const struct bench_span *s, const char *name, const char *fields) {
+static inline void bench_report(const struct bench_span *s, const char *fields) {
   uint64_t i1 = bench_insns();
   double t1 = bench_now();
   char insns[32];
   if (bench_perf_fd >= 0) snprintf(insns, sizeof insns, "%llu", (unsigned long long)(i1 - s->i0));
   else snprintf(insns, sizeof insns, "na");
-  printf("BENCH %s guest_s=%.6f insns=%s%s%s\n", name, t1 - s->t0, insns, *fields ? " " : "", fields);
+  printf("BENCH %s guest_s=%.6f insns=%s%s%s\n", s->name, t1 - s->t0, insns, *fields ? " " : "", fields);
   fflush(stdout);
 }
 
 /* bench_report with the checksum first; `extra` (may be NULL) is appended as is. */
-static inline void bench_end(const struct bench_span *s, const char *name, uint64_t checksum, const char *extra) {
+static inline void bench_end(const struct bench_span *s, uint64_t checksum, const char *extra) {
   char fields[160];
   snprintf(fields, sizeof fields, "checksum=%016llx%s%s", (unsigned long long)checksum, extra ? " " : "", extra ? extra : "");
-  bench_report(s, name, fields);
+  bench_report(s, fields);
 }
 
 /* Work scale from argv[1] (default 1.0): lets a quick run do a fraction of the work. */

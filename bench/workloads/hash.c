@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < BUF_BYTES / 8; i++) buf[i] = bench_mix(&seed);
 
   struct bench_span span;
-  bench_begin(&span);
+  bench_begin(&span, "hash");
   uint64_t sum = 0;
   for (uint64_t r = 0; r < rounds; r++) {
     uint64_t f = fnv1a((const uint8_t *)buf, BUF_BYTES);
@@ -44,6 +44,6 @@ int main(int argc, char **argv) {
     buf[r % (BUF_BYTES / 8)] ^= x;
     sum = rotl(sum, 5) ^ f ^ x;
   }
-  bench_end(&span, "hash", sum, NULL);
+  bench_end(&span, sum, NULL);
   return 0;
 }

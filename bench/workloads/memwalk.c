@@ -21,19 +21,19 @@ int main(int argc, char **argv) {
   for (uint64_t i = 0; i < ENTRIES; i++) next[i] = (A * i + C) & (ENTRIES - 1);
 
   struct bench_span span;
-  bench_begin(&span);
+  bench_begin(&span, "memwalk-chase");
   uint64_t p = 0, sum = 0;
   for (uint64_t s = 0; s < steps; s++) { p = next[p]; sum += p; }
   char extra[64];
   snprintf(extra, sizeof extra, "bytes=%llu", (unsigned long long)(steps * 8));
-  bench_end(&span, "memwalk-chase", sum ^ p, extra);
+  bench_end(&span, sum ^ p, extra);
 
-  bench_begin(&span);
+  bench_begin(&span, "memwalk-seq");
   sum = 0;
   for (uint64_t r = 0; r < passes; r++)
     for (uint64_t i = 0; i < ENTRIES; i++) sum += next[i] ^ r;
   snprintf(extra, sizeof extra, "bytes=%llu", (unsigned long long)(passes * ENTRIES * 8));
-  bench_end(&span, "memwalk-seq", sum, extra);
+  bench_end(&span, sum, extra);
   free(next);
   return 0;
 }

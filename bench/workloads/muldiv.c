@@ -8,7 +8,7 @@
 int main(int argc, char **argv) {
   uint64_t n = bench_scaled(bench_scale(argc, argv), ITERATIONS);
   struct bench_span span;
-  bench_begin(&span);
+  bench_begin(&span, "muldiv");
   uint64_t x = 0x0123456789abcdefull, acc = 0;
   for (uint64_t i = 0; i < n; i++) {
     x ^= x << 13; x ^= x >> 7; x ^= x << 17;                 /* xorshift64: next operand */
@@ -23,6 +23,6 @@ int main(int argc, char **argv) {
     acc ^= (uint64_t)(uint32_t)((uint32_t)a / ((uint32_t)b | 1)) + (uint32_t)((int32_t)a % ((int32_t)sb | 1));
     acc = (acc << 1) | (acc >> 63);
   }
-  bench_end(&span, "muldiv", acc, NULL);
+  bench_end(&span, acc, NULL);
   return 0;
 }

@@ -66,13 +66,13 @@ int main(int argc, char **argv) {
   bodies[0].vx = -px / SOLAR_MASS; bodies[0].vy = -py / SOLAR_MASS; bodies[0].vz = -pz / SOLAR_MASS;
 
   struct bench_span span;
-  bench_begin(&span);
+  bench_begin(&span, "nbody");
   for (uint64_t s = 0; s < steps; s++) advance(0.01);
   double e = energy();
   uint64_t sum = bits(e);
   for (int i = 0; i < N; i++) sum = sum * 31 + (bits(bodies[i].x) ^ bits(bodies[i].y) ^ bits(bodies[i].z));
   char extra[64];
   snprintf(extra, sizeof extra, "energy=%.9f", e);
-  bench_end(&span, "nbody", sum, extra);
+  bench_end(&span, sum, extra);
   return 0;
 }

@@ -3,7 +3,7 @@
  * (SPAN_MIB: read only the first SPAN_MIB MiB; default the whole device).
  * The images bench/storage.ts makes hold each 4 KiB block's own index (u64, little-endian) in its
  * first 8 bytes; every read is checked against that, and mismatches are counted in errors=.
- * Prints: BENCH randread guest_s=S instret=N ios=N iops=X errors=N (no checksum: the number of
+ * Prints: BENCH randread guest_s=S insns=N ios=N iops=X errors=N (no checksum: the number of
  * reads depends on the machine's speed). */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
 
   uint64_t seed = 42, ios = 0, errors = 0;
   struct bench_span span;
-  bench_begin(&span);
+  bench_begin(&span, "randread");
   double end = span.t0 + seconds;
   do {
     for (int i = 0; i < 16; i++, ios++) {   /* check the clock every 16 reads */
@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
   char fields[96];
   snprintf(fields, sizeof fields, "ios=%llu iops=%.0f errors=%llu", (unsigned long long)ios, ios / elapsed,
            (unsigned long long)errors);
-  bench_report(&span, "randread", fields);
+  bench_report(&span, fields);
   close(fd);
   return errors ? 1 : 0;
 }

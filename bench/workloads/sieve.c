@@ -10,7 +10,7 @@ static uint8_t composite[LIMIT + 1];
 int main(int argc, char **argv) {
   uint64_t repeats = bench_scaled(bench_scale(argc, argv), REPEATS);
   struct bench_span span;
-  bench_begin(&span);
+  bench_begin(&span, "sieve");
   uint64_t sum = 0;
   for (uint64_t r = 0; r < repeats; r++) {
     memset(composite, 0, sizeof composite);
@@ -23,6 +23,6 @@ int main(int argc, char **argv) {
     }
     sum = sum * 31 + count * 1000003 + total;
   }
-  bench_end(&span, "sieve", sum, NULL);
+  bench_end(&span, sum, NULL);
   return 0;
 }
