@@ -4,7 +4,8 @@
 # (the bundled default guest). Contract that tests rely on:
 #   - prints the line GASANG-READY on the console once the system is up,
 #   - then runs an interactive shell on the console (with job control),
-#   - powers the machine off (poweroff -f) when that shell exits.
+#   - powers the machine off (poweroff -f) when that shell exits,
+#   - and cleanly (sync first) when the host presses the power button (gasang.power=1, below).
 # Kernel command line parameters it acts on (without them it does only the above):
 #   root=DEVICE (/dev/vda, LABEL=..., UUID=...): load the modules (below), mount that disk
 #     (rootfstype= default ext4, rootflags=, ro/rw default rw, rootwait=seconds default 30) and
@@ -81,6 +82,23 @@ case $rootwait in ''|*[!0-9]*) rootwait=30 ;; esac
 hostname -F /etc/hostname 2>/dev/null || hostname gasang
 ifconfig lo 127.0.0.1 up 2>/dev/null
 
+# busybox poweroff/reboot/halt (without -f) signal PID 1: act on those signals. The shell
+# runs in the background so that `wait` can be interrupted by them.
+trap 'sync; poweroff -f' USR2
+trap 'sync; reboot -f' TERM
+trap 'sync; halt -f' USR1
+# Power button (src/machine/power-button.ts): with gasang.power=1 on the command line, the host's
+# graceful stop arrives as a "poweroff" line on the last virtio console, the highest hvc that
+# opens; act on it as systemd-logind or acpid act on a power key. read blocks: no polling.
+# (Each hvc is tried by listening on it: an open just to probe would lose input on its close.)
+power_button() {
+  stty -echo
+  while read -r req; do [ "$req" = poweroff ] && kill -USR2 1; done
+}
+if grep -qw gasang.power=1 /proc/cmdline; then
+  for n in 7 6 5 4 3 2 1 0; do power_button 2>/dev/null </dev/hvc$n && break; done &
+fi
+
 guest=$(cat /etc/gasang-guest 2>/dev/null)
 echo
 echo "gasang ${guest:+$guest }guest ($(uname -sr), $(grep -c ^processor /proc/cpuinfo) cpu) - type poweroff to quit"
@@ -88,11 +106,6 @@ echo GASANG-READY
 
 cd /root
 export PS1='\h:\w\$ '
-# busybox poweroff/reboot/halt (without -f) signal PID 1: act on those signals. The shell
-# runs in the background so that `wait` can be interrupted by them.
-trap 'sync; poweroff -f' USR2
-trap 'sync; reboot -f' TERM
-trap 'sync; halt -f' USR1
 # setsid + cttyhack: a new session whose controlling tty is the real console device
 # (ttyS0, hvc0, ...), not /dev/console, so that job control (Ctrl-C, Ctrl-Z) works.
 setsid cttyhack sh </dev/console >/dev/console 2>&1 &

@@ -4,16 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { GasangError, InputError } from '../util/errors.js';
 import { VirtMachine, type VirtDrive } from '../machine/virt.js';
-import { openDisk } from '../storage/open.js';
-import { openVolume } from '../storage/volume/index.js';
-import { IoThrottle } from '../storage/throttle.js';
-import { StorageError, type BlockDevice } from '../storage/block.js';
-import { VirtioNineP } from '../devices/virtio/9p/device.js';
+import { StorageError } from '../storage/block.js';
 import { ShareError } from '../devices/virtio/9p/host-root.js';
-import { parseRunArgs, RUN_USAGE, type DriveOption, type ShareOption } from './args.js';
+import { openDrives, openShares, type AttachContext } from '../vm/attach.js';
+import { parseRunArgs, RUN_USAGE } from './args.js';
 import { attachConsole } from './terminal.js';
 import { statsLines } from './stats.js';
 import { runImage } from './image.js';
+import { runVm } from './vm.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BUNDLED = {
@@ -27,6 +25,7 @@ const USAGE = `Usage: gasang <command> [options]
 Commands:
   run     boot a virtual machine with its serial console on this terminal
   image   create, inspect, check, snapshot and commit disk images (gasang image --help)
+  vm      create, start, stop, list and attach to VMs run by the gasangd daemon (gasang vm --help)
 
 ${RUN_USAGE}`;
 
@@ -40,56 +39,17 @@ function asInput(flag: string, err: unknown): unknown {
   return err;
 }
 
-/** Opens every disk and volume, closing those already open if one fails. */
-function openDrives(list: DriveOption[]): VirtDrive[] {
-  const opened: VirtDrive[] = [];
-  try {
-    for (const d of list) {
-      const throttle = d.throttle ? new IoThrottle(d.throttle) : undefined;
-      opened.push({ disk: d.kind === 'file' ? openFile(d.file, d.format, d.readOnly) : openVolumeOf(d), throttle, serial: d.serial });
-    }
-    return opened;
-  } catch (err) {
-    for (const o of opened) o.disk.close();
-    throw err;
-  }
-}
-
-function openFile(file: string, format: 'raw' | 'qcow2' | undefined, readOnly: boolean): BlockDevice {
-  try {
-    return openDisk({ file, format, readOnly });
-  } catch (err) {
-    throw asInput('--drive', err);
-  }
-}
-
-function openVolumeOf(v: Extract<DriveOption, { kind: 'volume' }>): BlockDevice {
-  const members: BlockDevice[] = [];
-  try {
-    for (const file of v.files) members.push(openDisk({ file, readOnly: v.readOnly }));
-    return openVolume({ mode: v.mode, members, stripeBytes: v.stripeBytes, readOnly: v.readOnly, memberPaths: v.mode === 'mirror' ? v.files : undefined, log: report });
-  } catch (err) {
-    for (const m of members) m.close();
-    throw asInput('--volume', err);
-  }
-}
-
-function openShares(list: ShareOption[]): VirtioNineP[] {
-  try {
-    return list.map(s => new VirtioNineP({ root: s.host, tag: s.tag, readOnly: s.readOnly }));
-  } catch (err) {
-    throw asInput('--share', err);
-  }
-}
+/** Opening drives and shares for `run`: errors in the files the user named become InputErrors. */
+const ATTACH: AttachContext = { fail: (what, err) => asInput(`--${what}`, err), log: report };
 
 async function run(argv: string[]): Promise<number> {
   const opts = parseRunArgs(argv, BUNDLED);
   if (opts.help) { process.stdout.write(RUN_USAGE); return 0; }
-  const shares = openShares(opts.shares);
+  const shares = openShares(opts.shares, ATTACH);
   let drives: VirtDrive[] = [];
   let vm: VirtMachine;
   try {
-    drives = openDrives(opts.drives);
+    drives = openDrives(opts.drives, ATTACH);
     vm = await VirtMachine.create(
       {
         memoryMiB: opts.memoryMiB, cpus: opts.cpus, firmware: opts.firmware, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
@@ -124,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE); return cmd ? 0 : 2; }
   if (cmd === 'run') return run(rest);
   if (cmd === 'image') return runImage(rest, { out: t => process.stdout.write(t), err: t => process.stderr.write(t), progress: process.stderr.isTTY === true });
+  if (cmd === 'vm') return runVm(rest, { out: t => process.stdout.write(t), err: t => process.stderr.write(t), stdin: process.stdin, stdout: process.stdout, env: process.env, cwd: process.cwd() });
   throw new InputError('unknown-command', `Unknown command '${cmd}' (try: gasang run --help)`);
 }
 

@@ -27,6 +27,7 @@ import { VirtioMmio } from '../devices/virtio/mmio.js';
 import { VirtioBlk, type BlkThrottle } from '../devices/virtio/blk/device.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
 import { VirtioRng } from '../devices/virtio/rng/device.js';
+import { PowerButton, withPowerBootarg } from './power-button.js';
 
 export interface VirtSpec {
   memoryMiB: number;
@@ -45,6 +46,8 @@ export interface VirtSpec {
   devices?: VirtioDevice[];
   /** false: interpreter only. Default: the CPU's default (JIT on). */
   jit?: boolean;
+  /** A power button (power-button.ts): a virtio console after the others; adds its boot argument. */
+  powerButton?: boolean;
 }
 
 /** An opened disk for a virtio-blk device; the machine closes it when the run ends. */
@@ -66,10 +69,25 @@ export interface VirtIo {
 
 export type PowerOff = { kind: PowerEvent; code: number };
 
+/** Lets a host scheduler hold the run loop between slices (src/vm/worker-main.ts). */
+export interface RunGate {
+  /** Before each slice; may block the thread until the VM may run again. */
+  enter(): void;
+  /** After each slice; `busy`: the harts used all of it (not all waiting in WFI). */
+  leave(busy: boolean): void;
+  /**
+   * Longest sleep while every hart waits (default IDLE_WAKE_MS). Timers and device interrupts
+   * wake the loop anyway; a host running many idle VMs raises it so they cost nothing.
+   */
+  readonly maxSleepMs?: number;
+}
+
 /** Instructions a hart runs before the loop looks at timers and the other harts. */
 const QUANTUM = 40_000;
 /** Longest stretch of guest execution before the host event loop gets a turn (ms). */
 const SLICE_MS = 8;
+/** Longest sleep while every hart waits, unless the run gate says otherwise (ms). */
+const IDLE_WAKE_MS = 100;
 
 export class VirtMachine {
   readonly clint: Clint;
@@ -80,6 +98,7 @@ export class VirtMachine {
   readonly virtio: VirtioMmio[] = [];
   readonly drives: VirtioBlk[] = [];
   readonly consoles: VirtioConsole[] = [];
+  readonly powerButton: PowerButton | undefined;
   /** The device tree the guest booted with. */
   fdt = new Uint8Array(0);
   /** Things the user should know about the boot layout (from the loader). */
@@ -101,6 +120,7 @@ export class VirtMachine {
     this.bus.map(Map.UART0_BASE, Map.UART0_SIZE, this.uart);
     this.bus.map(Map.TEST_BASE, Map.TEST_SIZE, syscon);
     this.bus.map(Map.RTC_BASE, Map.RTC_SIZE, rtc);
+    if (spec.powerButton) this.powerButton = new PowerButton();
     this.addVirtioDevices();
   }
 
@@ -118,6 +138,7 @@ export class VirtMachine {
       this.consoles.push(con);
       devices.push(con);
     }
+    if (this.powerButton) devices.push(this.powerButton.device);
     if (spec.rng) devices.push(new VirtioRng());
     devices.push(...(spec.devices ?? []));
     if (devices.length > Map.VIRTIO_COUNT) {
@@ -148,7 +169,7 @@ export class VirtMachine {
       kernel: spec.kernel,
       initrd: spec.initrd,
       fdt: initrd => (m!.fdt = buildVirtFdt({
-        memoryBytes: cpu.ram.length, harts: spec.cpus, bootargs: spec.append, initrd,
+        memoryBytes: cpu.ram.length, harts: spec.cpus, bootargs: spec.powerButton ? withPowerBootarg(spec.append) : spec.append, initrd,
         virtio: m!.virtio.map((_, slot) => ({ base: Map.virtioBase(slot), irq: Map.virtioIrq(slot) })),
       })),
     });
@@ -172,10 +193,11 @@ export class VirtMachine {
   stop(): void { this.power ??= { kind: 'poweroff', code: 0 }; this.cpu.stopped = true; this.wake?.(); }
 
   /** Runs until the guest powers off (or stop()); resolves with how it ended. */
-  async run(): Promise<PowerOff> {
+  async run(gate?: RunGate): Promise<PowerOff> {
     const { cpu } = this;
     const harts = cpu.harts;
     while (!this.power) {
+      gate?.enter();
       const start = performance.now();
       let allWaiting = false;
       while (!this.power && performance.now() - start < SLICE_MS) {
@@ -193,9 +215,10 @@ export class VirtMachine {
         }
         if (allWaiting) break;
       }
+      gate?.leave(!allWaiting);
       this.flushOutput();
       if (this.power) break;
-      if (allWaiting) await this.sleep(Math.min(this.clint.nextDeadlineMs(), this.rtc.nextDeadlineMs(), 100));
+      if (allWaiting) await this.sleep(Math.min(this.clint.nextDeadlineMs(), this.rtc.nextDeadlineMs(), gate?.maxSleepMs ?? IDLE_WAKE_MS));
       else await new Promise(r => setImmediate(r));
     }
     this.flushOutput();

@@ -97,6 +97,8 @@ export interface HostOptions {
   memoryOvercommit?: number;
   /** Host cores the scheduler hands out. Default: os.availableParallelism(). */
   cores?: number;
+  /** One line about a VM: its device and I/O errors, warnings, crashes. Default: dropped. */
+  onLog?: (vm: string, line: string) => void;
 }
 
 /** Why the host refused: a stable code (for HTTP status mapping) and a message naming the problem. */

@@ -1,0 +1,426 @@
+/**
+ * The host: the VMs it knows (kept in an SQLite store in stateDir), each run in its own thread
+ * (worker.ts), sharing the host's CPU through the scheduler and its RAM under an overcommit
+ * limit. `import { Host } from 'gasang'`; `const host = new Host({ stateDir })`.
+ *
+ * States: created → starting → running ⇄ paused; running → stopping → stopped; any run may end
+ * as crashed (its thread failed or hung) — the host and the other VMs carry on. A stopped or
+ * crashed VM can start again; its overlays keep what the guest wrote.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { createOverlay } from '../storage/open.js';
+import { RAM_OFFSET } from '../cpu/layout.js';
+import { ConsoleHub } from './console-hub.js';
+import { Activity, Control, F } from './control.js';
+import { CpuScheduler, type Schedulable } from './scheduler.js';
+import { checkFiles, checkSpec, planOf, type CheckedSpec } from './spec.js';
+import { VmStore, type VmRecord } from './store.js';
+import { VmThread, type RunEnd } from './worker.js';
+import { HostError, type ConsoleClient, type HostApi, type HostOptions, type VmHandle, type VmInfo, type VmSpec } from './types.js';
+import { residentOfSize } from './memory.js';
+
+const MiB = 1024 * 1024;
+const DEFAULT_STOP_TIMEOUT_MS = 30_000;
+/** After a forced stop, how long the thread may take to flush its disks before it is killed. */
+const FORCED_STOP_GRACE_MS = 5_000;
+const WATCHDOG_MS = 1_000;
+const PRESS_AGAIN_MS = 1_000;
+const ACTIVE = new Set(['starting', 'running', 'paused', 'stopping']);
+const now = (): string => new Date().toISOString();
+const delay = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
+
+export class Host implements HostApi {
+  readonly stateDir: string;
+  readonly memoryOvercommit: number;
+  readonly cores: number;
+  private readonly store: VmStore;
+  private readonly vms = new Map<string, Vm>();
+  /** @internal */ readonly scheduler: CpuScheduler;
+  private readonly watchdog: NodeJS.Timeout;
+  private readonly lockFile: string;
+  private readonly baselineRss = process.memoryUsage.rss();
+  private overheadCache = { at: -Infinity, perVm: 0 };
+  private closed = false;
+  /** @internal Set once close() began: starts in flight are undone. */
+  closing = false;
+
+  constructor(readonly opts: HostOptions) {
+    if (typeof opts?.stateDir !== 'string' || opts.stateDir === '') throw new HostError('invalid', 'stateDir: required');
+    const ratio = opts.memoryOvercommit ?? 1.5;
+    if (!(typeof ratio === 'number' && ratio > 0 && Number.isFinite(ratio))) throw new HostError('invalid', `memoryOvercommit: ${ratio} must be a positive number`);
+    const cores = opts.cores ?? availableParallelism();
+    if (!(Number.isInteger(cores) && cores >= 1)) throw new HostError('invalid', `cores: ${cores} must be a positive integer`);
+    this.stateDir = opts.stateDir;
+    this.memoryOvercommit = ratio;
+    this.cores = cores;
+    mkdirSync(join(this.stateDir, 'vms'), { recursive: true });
+    this.lockFile = join(this.stateDir, 'host.lock');
+    takeLock(this.lockFile);
+    try {
+      this.store = new VmStore(join(this.stateDir, 'host.db'));
+    } catch (err) {
+      unlinkSync(this.lockFile);
+      throw err;
+    }
+    for (const r of this.store.all()) {
+      if (ACTIVE.has(r.state)) {
+        // The previous host ended with this VM running: its thread ended with it.
+        Object.assign(r, { state: 'stopped', stoppedAt: now(), exit: { reason: 'killed', message: 'The host ended while the VM was running' } });
+        this.store.update(r);
+      }
+      this.vms.set(r.id, new Vm(this, r));
+    }
+    this.scheduler = new CpuScheduler(cores);
+    this.watchdog = setInterval(() => { for (const vm of this.vms.values()) vm.checkProgress(); }, WATCHDOG_MS);
+    this.watchdog.unref();
+  }
+
+  /** The same as `new Host(opts)`. */
+  static async open(opts: HostOptions): Promise<Host> { return new Host(opts); }
+
+  async create(input: VmSpec): Promise<VmHandle> {
+    this.assertOpen();
+    const spec = checkSpec(input);
+    if (this.find(spec.name)) throw new HostError('conflict', `A VM named ${spec.name} already exists`);
+    checkFiles(spec);
+    const id = randomUUID();
+    const dir = join(this.stateDir, 'vms', id);
+    mkdirSync(dir, { recursive: true });
+    try {
+      spec.drives?.forEach((d, i) => {
+        if (!d.overlay) return;
+        try {
+          createOverlay(d.file, overlayPath(dir, i), { baseFormat: d.format });
+        } catch (err) {
+          throw new HostError('invalid', `drives[${i}].file: ${(err as Error).message}`, { cause: err });
+        }
+      });
+      const record: VmRecord = { id, name: spec.name, spec, state: 'created', createdAt: now(), cpuSeconds: 0 };
+      this.store.insert(record);
+      const vm = new Vm(this, record);
+      this.vms.set(id, vm);
+      return vm;
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  get(nameOrId: string): Vm {
+    const vm = this.find(nameOrId);
+    if (!vm) throw new HostError('not-found', `No VM named ${JSON.stringify(nameOrId)}`);
+    return vm;
+  }
+
+  list(): VmInfo[] {
+    return [...this.vms.values()].map(vm => vm.info());
+  }
+
+  async remove(nameOrId: string): Promise<void> {
+    this.assertOpen();
+    const vm = this.get(nameOrId);
+    if (ACTIVE.has(vm.state)) throw new HostError('conflict', `Cannot remove ${vm.name}: it is ${vm.state} (stop it first)`);
+    this.store.delete(vm.id);
+    this.vms.delete(vm.id);
+    rmSync(join(this.stateDir, 'vms', vm.id), { recursive: true, force: true });
+  }
+
+  resources(): { memoryCommittedBytes: number; memoryLimitBytes: number; cores: number } {
+    return { memoryCommittedBytes: this.committedBytes(), memoryLimitBytes: this.memoryLimitBytes(), cores: this.cores };
+  }
+
+  /** Stops every VM (forced after timeoutMs, default 30 s) and closes the store. */
+  async close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.closed || this.closing) return;
+    this.closing = true;
+    await Promise.all([...this.vms.values()].map(vm => vm.stop(opts).catch(() => vm.kill())));
+    this.closed = true;
+    clearInterval(this.watchdog);
+    this.store.close();
+    rmSync(this.lockFile, { force: true });
+  }
+
+  /** @internal Refuses a start that would take guest RAM past the overcommit limit. */
+  reserve(vm: Vm): void {
+    const want = vm.spec.memoryMiB * MiB;
+    const committed = this.committedBytes();
+    const limit = this.memoryLimitBytes();
+    if (committed + want > limit) {
+      throw new HostError('resources',
+        `Starting ${vm.name} needs ${vm.spec.memoryMiB} MiB of guest RAM, but ${committed / MiB} MiB are committed to running VMs ` +
+        `and the limit is ${Math.floor(limit / MiB)} MiB (memoryOvercommit ${this.memoryOvercommit} × ${Math.round(totalmem() / MiB)} MiB of host RAM)`);
+    }
+  }
+
+  /** @internal */
+  save(r: VmRecord): void { if (!this.closed) this.store.update(r); }
+
+  /** @internal */
+  log(vm: string, line: string): void { this.opts.onLog?.(vm, line); }
+
+  /** @internal Where drive `i` of VM `id` keeps its overlay. */
+  overlayOf(id: string, i: number): string { return overlayPath(join(this.stateDir, 'vms', id), i); }
+
+  /**
+   * @internal Host memory per running VM beyond its guest RAM: the growth of the process's
+   * resident memory since the host opened, less the resident pages of the VMs' guest RAM (their
+   * WebAssembly memories, found in /proc/self/smaps by size), shared equally among running VMs.
+   * Cached for two seconds (reading smaps costs a few ms).
+   */
+  overheadPerVm(): number {
+    const t = performance.now();
+    if (t - this.overheadCache.at < 2000) return this.overheadCache.perVm;
+    const running = [...this.vms.values()].filter(v => v.hasThread);
+    let perVm = 0;
+    if (running.length) {
+      const sizes = running.map(v => wasmMemoryBytes(v.spec.memoryMiB));
+      const guest = residentOfSize(sizes);
+      perVm = Math.max(0, Math.round((process.memoryUsage.rss() - this.baselineRss - guest) / running.length));
+    }
+    this.overheadCache = { at: t, perVm };
+    return perVm;
+  }
+
+  private committedBytes(): number {
+    let sum = 0;
+    for (const vm of this.vms.values()) if (ACTIVE.has(vm.state)) sum += vm.spec.memoryMiB * MiB;
+    return sum;
+  }
+
+  private memoryLimitBytes(): number { return Math.floor(this.memoryOvercommit * totalmem()); }
+
+  private find(nameOrId: string): Vm | undefined {
+    const byId = this.vms.get(nameOrId);
+    if (byId) return byId;
+    for (const vm of this.vms.values()) if (vm.name === nameOrId) return vm;
+    return undefined;
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.closed || this.closing) throw new HostError('conflict', 'The host is closed');
+  }
+}
+
+/** One VM of a Host. */
+export class Vm implements VmHandle, Schedulable {
+  control = new Control();
+  paused = false;
+  private thread: VmThread | undefined;
+  private readonly hub: ConsoleHub;
+
+  constructor(private readonly host: Host, private readonly record: VmRecord) {
+    this.hub = new ConsoleHub(record.name, bytes => this.thread?.input(bytes));
+  }
+
+  get id(): string { return this.record.id; }
+  get name(): string { return this.record.name; }
+  get spec(): CheckedSpec { return this.record.spec; }
+  get state(): VmInfo['state'] { return this.record.state; }
+  get shares(): number { return this.record.spec.cpuShares; }
+  get limit(): number | undefined { return this.record.spec.cpuLimit; }
+  get hasThread(): boolean { return this.thread !== undefined; }
+
+  info(): VmInfo {
+    const r = this.record;
+    const f = this.control.f64;
+    const running = this.thread !== undefined;
+    return {
+      id: r.id,
+      spec: structuredClone(r.spec),
+      state: r.state,
+      createdAt: r.createdAt,
+      ...(r.startedAt ? { startedAt: r.startedAt } : {}),
+      ...(r.stoppedAt ? { stoppedAt: r.stoppedAt } : {}),
+      ...(r.exit ? { exit: { ...r.exit } } : {}),
+      usage: {
+        cpuSeconds: running ? f[F.CPU_NS] / 1e9 : r.cpuSeconds,
+        instructions: f[F.INSTRET],
+        mmioExits: f[F.MMIO],
+        hostOverheadBytes: running ? this.host.overheadPerVm() : 0,
+        guestRamBytes: running ? r.spec.memoryMiB * MiB : 0,
+        diskReadBytes: f[F.DISK_READ],
+        diskWriteBytes: f[F.DISK_WRITE],
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    this.host.assertOpen();
+    this.must('start', ['created', 'stopped', 'crashed']);
+    checkFiles(this.spec);
+    this.host.reserve(this);
+    const previous = this.record.state;
+    this.setState('starting');
+    this.control = new Control();
+    this.paused = false;
+    let thread: VmThread;
+    try {
+      const plan = planOf(this.spec, i => this.host.overlayOf(this.id, i));
+      thread = await VmThread.start(
+        plan,
+        this.host.scheduler.wake.buffer,
+        { output: bytes => this.hub.push(bytes), log: line => this.host.log(this.name, line) },
+        control => { this.control = control; this.host.scheduler.add(this); },
+      );
+    } catch (err) {
+      this.host.scheduler.remove(this);
+      this.setState(previous);
+      throw new HostError('invalid', `Cannot start ${this.name}: ${(err as Error).message}`, { cause: err });
+    }
+    if (this.host.closing) {
+      await thread.kill();
+      this.host.scheduler.remove(this);
+      this.setState(previous);
+      throw new HostError('conflict', 'The host is closed');
+    }
+    this.thread = thread;
+    for (const w of thread.warnings) this.host.log(this.name, `warning: ${w}`);
+    Object.assign(this.record, { startedAt: now(), stoppedAt: undefined, exit: undefined });
+    this.setState('running');
+    void thread.ended.then(end => this.ended(thread, end));
+  }
+
+  async pause(): Promise<void> {
+    this.must('pause', ['running']);
+    this.paused = true;
+    this.host.scheduler.apply(this);
+    // The thread holds before its next slice (at most one slice away) unless it sleeps in WFI.
+    for (let i = 0; i < 200 && this.control.activity === Activity.BUSY; i++) await delay(5);
+    if (this.state === 'running') this.setState('paused');
+  }
+
+  async resume(): Promise<void> {
+    this.must('resume', ['paused']);
+    this.paused = false;
+    this.host.scheduler.apply(this);
+    this.setState('running');
+  }
+
+  async stop(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const thread = this.thread;
+    if (!thread) return;
+    if (this.state === 'stopping') { await thread.ended; return; }
+    this.must('stop', ['running', 'paused']);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs >= 0)) throw new HostError('invalid', `timeoutMs: ${timeoutMs} must be a number of milliseconds`);
+    this.paused = false; // a paused guest cannot hear the button
+    this.host.scheduler.apply(this);
+    this.setState('stopping');
+    // Pressed again every second: a press while the guest still boots, before its init listens,
+    // would otherwise be lost (as a real button is pressed again when nothing happens).
+    thread.pressPowerButton();
+    const presser = setInterval(() => thread.pressPowerButton(), PRESS_AGAIN_MS);
+    try {
+      if (await settlesWithin(thread.ended, timeoutMs)) return;
+    } finally {
+      clearInterval(presser);
+    }
+    thread.stop();
+    if (await settlesWithin(thread.ended, FORCED_STOP_GRACE_MS)) return;
+    await thread.kill({ reason: 'stopped', message: 'Forced stop: the VM thread did not end' });
+  }
+
+  async kill(): Promise<void> {
+    const thread = this.thread;
+    if (!thread) return;
+    await thread.kill();
+  }
+
+  attachConsole(opts: { write?: boolean } = {}): ConsoleClient {
+    return this.hub.attach(opts);
+  }
+
+  async waitStopped(): Promise<VmInfo> {
+    const thread = this.thread;
+    if (thread) {
+      await thread.ended;
+      // ended() runs in the same microtask chain; let it record the end first.
+      await Promise.resolve();
+    }
+    return this.info();
+  }
+
+  /** @internal Makes the VM thread throw, as an emulation bug would (tests of the crash path). */
+  injectFault(): void { this.thread?.injectFault(); }
+
+  /** Watchdog: ends a run whose thread burns CPU without finishing slices. */
+  checkProgress(): void {
+    const thread = this.thread;
+    if (!thread || !thread.hung()) return;
+    this.host.log(this.name, 'emulation hung: no progress; ending the VM thread');
+    void thread.kill({ reason: 'crashed', message: 'Emulation hung: the VM thread made no progress for 5 s of CPU time' });
+  }
+
+  private ended(thread: VmThread, end: RunEnd): void {
+    if (this.thread !== thread) return;
+    this.thread = undefined;
+    this.paused = false;
+    this.host.scheduler.remove(this);
+    const exit: NonNullable<VmInfo['exit']> = { reason: end.reason };
+    if (end.code !== undefined) exit.code = end.code;
+    if (end.message !== undefined) exit.message = end.message;
+    Object.assign(this.record, { stoppedAt: now(), exit, cpuSeconds: this.control.f64[F.CPU_NS] / 1e9 });
+    if (end.reason === 'crashed') this.host.log(this.name, `crashed: ${end.message ?? 'unknown reason'}`);
+    this.setState(end.reason === 'crashed' ? 'crashed' : 'stopped');
+  }
+
+  private must(action: string, states: VmInfo['state'][]): void {
+    if (!states.includes(this.state)) throw new HostError('conflict', `Cannot ${action} ${this.name}: it is ${this.state}`);
+  }
+
+  private setState(state: VmInfo['state']): void {
+    this.record.state = state;
+    this.host.save(this.record);
+  }
+}
+
+function overlayPath(dir: string, i: number): string { return join(dir, `drive${i}.qcow2`); }
+
+/** Byte length of the WebAssembly memory of a VM with `memoryMiB` of RAM (cpu.ts: whole 64 KiB pages). */
+function wasmMemoryBytes(memoryMiB: number): number {
+  return Math.ceil((RAM_OFFSET + memoryMiB * MiB) / 65536) * 65536;
+}
+
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>(r => { timer = setTimeout(() => r(false), ms); });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One host per stateDir: a lock file with our pid; a stale one (its process gone) is taken over. */
+function takeLock(file: string): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new HostError('conflict', `State directory ${dirname(file)} is in use by process ${pid}`);
+      }
+      if (pid === process.pid) throw new HostError('conflict', `This process already has a host open on ${dirname(file)}`);
+      rmSync(file, { force: true });
+    }
+  }
+  throw new HostError('conflict', `Cannot take the lock of state directory ${dirname(file)}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The VM thread: one per running VM (worker.ts starts it). Opens the VM's disks and shares, builds
+ * the board, and runs it in slices that the host's scheduler gates through the shared control
+ * words (control.ts): before a slice the thread holds (Atomics.wait: asleep, no CPU) while the host
+ * says so or its CPU budget is spent; after a slice it publishes its CPU time and counters. A guest
+ * whose harts all wait in WFI sleeps in VirtMachine's loop and costs nothing.
+ *
+ * Anything that goes wrong in here ends this thread only: start-up errors and emulation failures
+ * are reported to the host as messages, and the host marks the VM crashed.
+ */
+import { openSync, readSync, readlinkSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { VirtMachine, type RunGate, type VirtDrive } from '../machine/virt.js';
+import { H } from '../cpu/layout.js';
+import type { VirtioNineP } from '../devices/virtio/9p/device.js';
+import { openDrives, openShares } from './attach.js';
+import { Activity, Control, F, HostWake, W } from './control.js';
+import type { FromVm, ToVm, VmPlan } from './worker.js';
+
+const port = parentPort!;
+const { plan, control, hostWake } = workerData as { plan: VmPlan; control: SharedArrayBuffer; hostWake: SharedArrayBuffer };
+const ctl = new Control(control);
+const wake = new HostWake(hostWake);
+const send = (m: FromVm, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+/** Longest sleep of a VM whose harts all wait (ms): only guest timers and host input wake it. */
+const IDLE_SLEEP_MS = 10_000;
+const IDLE_ACCOUNTING = 8;
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * This thread's CPU time in ns: /proc/thread-self/schedstat's first field (ns, exact); where the
+ * kernel lacks schedstats, utime + stime from /proc/thread-self/stat (clock ticks of 10 ms). An
+ * fd opened through /proc/thread-self stays bound to this thread.
+ */
+class ThreadCpu {
+  private readonly buf = new Uint8Array(512);
+  private readonly fd: number;
+  private readonly schedstat: boolean;
+
+  constructor() {
+    try {
+      this.fd = openSync('/proc/thread-self/schedstat', 'r');
+      this.schedstat = true;
+    } catch {
+      this.fd = openSync('/proc/thread-self/stat', 'r');
+      this.schedstat = false;
+    }
+  }
+
+  ns(): number {
+    const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+    const text = Buffer.from(this.buf.buffer, 0, n).toString('latin1');
+    if (this.schedstat) return Number(text.slice(0, text.indexOf(' ')));
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+    return (Number(fields[11]) + Number(fields[12])) * 10_000_000; // utime, stime (14, 15)
+  }
+}
+
+function threadId(): number {
+  const m = /task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'));
+  return m ? Number(m[1]) : 0;
+}
+
+async function main(): Promise<void> {
+  Atomics.store(ctl.i32, W.TID, threadId());
+  const cpuClock = new ThreadCpu();
+  const log = (line: string): void => send({ type: 'log', line });
+  const attach = { fail: (what: string, err: unknown) => new Error(`${what}: ${message(err)}`), log };
+  let shares: VirtioNineP[] = [];
+  let drives: VirtDrive[] = [];
+  let vm: VirtMachine;
+  try {
+    shares = openShares(plan.shares, attach);
+    drives = openDrives(plan.drives, attach);
+    vm = await VirtMachine.create(
+      {
+        memoryMiB: plan.memoryMiB, cpus: plan.cpus, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd,
+        append: plan.append, drives, rng: true, devices: shares, jit: plan.jit, powerButton: true,
+      },
+      { output: bytes => send({ type: 'output', bytes }, [bytes.buffer as ArrayBuffer]), log },
+    );
+  } catch (err) {
+    for (const d of drives) d.disk.close();
+    for (const s of shares) s.close();
+    send({ type: 'failed', message: message(err) });
+    return;
+  }
+
+  // Device-register accesses, counted at the bus (one wrapper per VM, not per access).
+  let mmio = 0;
+  const bus = vm.bus;
+  const read = bus.read.bind(bus), write = bus.write.bind(bus);
+  bus.read = (addr, size) => { mmio++; return read(addr, size); };
+  bus.write = (addr, size, value) => { mmio++; return write(addr, size, value); };
+
+  const f64 = ctl.f64, harts = vm.cpu.harts, blk = vm.drives;
+  let lastNs = cpuClock.ns();
+  /** Publishes CPU time and counters, and spends the budget. */
+  const account = (): void => {
+    const now = cpuClock.ns();
+    const spentUs = Math.round((now - lastNs) / 1000);
+    lastNs = now;
+    if (spentUs > 0) Atomics.sub(ctl.i32, W.BUDGET_US, spentUs);
+    f64[F.CPU_NS] = now;
+    let instret = 0;
+    for (const h of harts) instret += h.s.num(H.INSTRET);
+    f64[F.INSTRET] = instret;
+    f64[F.MMIO] = mmio;
+    let r = 0, w = 0;
+    for (const d of blk) { r += d.stats.readBytes; w += d.stats.writtenBytes; }
+    f64[F.DISK_READ] = r;
+    f64[F.DISK_WRITE] = w;
+  };
+  // Idle wake-ups (timers of a guest in WFI) are short: account every IDLE_ACCOUNTING-th only.
+  let idleSlices = 0, wasBusy = true;
+  const gate: RunGate = {
+    maxSleepMs: IDLE_SLEEP_MS,
+    enter(): void {
+      if (ctl.mayRun()) { ctl.activity = Activity.BUSY; return; }
+      account();
+      ctl.activity = Activity.HELD;
+      // No fresh baseline after the wait: schedstat lags a running thread by up to a kernel tick,
+      // and what was not yet visible before the wait is charged by the next account().
+      ctl.waitUntilRunnable();
+      ctl.activity = Activity.BUSY;
+    },
+    leave(busy: boolean): void {
+      if (busy || wasBusy || ++idleSlices % IDLE_ACCOUNTING === 0) account();
+      if (busy) wake.busy();
+      wasBusy = busy;
+      Atomics.add(ctl.i32, W.BEATS, 1);
+      ctl.activity = busy ? Activity.BUSY : Activity.IDLE;
+    },
+  };
+
+  port.on('message', (m: ToVm) => {
+    switch (m.type) {
+      case 'input': vm.input(m.bytes); break;
+      case 'power': vm.powerButton?.press(); break;
+      case 'stop': vm.stop(); break;
+      case 'fault': setImmediate(() => { throw new Error('Injected fault'); }); break;
+    }
+  });
+  send({ type: 'running', warnings: vm.warnings });
+  try {
+    const end = await vm.run(gate);
+    account();
+    send({ type: 'exit', kind: end.kind, code: end.code });
+  } catch (err) {
+    send({ type: 'failed', message: `Emulation failed: ${message(err)}` });
+  }
+}
+
+main().catch(err => send({ type: 'failed', message: `Emulation failed: ${message(err)}` }));
