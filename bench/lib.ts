@@ -179,6 +179,9 @@ export class ConsoleProcess {
 
   private wake(): void { for (const w of this.waiters) w(); }
 
+  /** The emulator's process id (for its /proc entries). */
+  get pid(): number { return this.child.pid!; }
+
   /** The last lines of console output and of stderr, for error messages. */
   tail(n = 25): string {
     const err = this.stderrTail.join('').trim();
