@@ -6,7 +6,7 @@ import { InputError } from '../util/errors.js';
 import { MAX_HARTS, RAM_OFFSET } from '../cpu/layout.js';
 import { VIRTIO_COUNT } from '../machine/memory-map.js';
 import type { ThrottleLimits } from '../storage/throttle.js';
-import type { VolumeMode } from '../storage/volume/index.js';
+import type { AttachDrive, AttachFile, AttachShare, AttachVolume } from '../vm/attach.js';
 
 export const DEFAULT_MEMORY_MIB = 256;
 export const DEFAULT_CPUS = 1;
@@ -23,36 +23,11 @@ export interface RunDefaults {
   append?: string;
 }
 
-/** A disk image (--drive). */
-export interface DriveFileOption {
-  kind: 'file';
-  file: string;
-  /** Probed when absent. */
-  format?: 'raw' | 'qcow2';
-  readOnly: boolean;
-  throttle?: ThrottleLimits;
-  serial?: string;
-}
-
-/** A volume over several images (--volume). */
-export interface DriveVolumeOption {
-  kind: 'volume';
-  mode: VolumeMode;
-  files: string[];
-  stripeBytes?: number;
-  readOnly: boolean;
-  throttle?: ThrottleLimits;
-  serial?: string;
-}
-
-export type DriveOption = DriveFileOption | DriveVolumeOption;
-
-/** A host directory shared over virtio-9p (--share). */
-export interface ShareOption {
-  host: string;
-  tag: string;
-  readOnly: boolean;
-}
+/** --drive, --volume and --share: the declarations src/vm/attach.ts opens. */
+export type DriveFileOption = AttachFile;
+export type DriveVolumeOption = AttachVolume;
+export type DriveOption = AttachDrive;
+export type ShareOption = AttachShare;
 
 export interface RunOptions {
   kernel: string;
