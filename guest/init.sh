@@ -28,11 +28,15 @@ $BB mount -t tmpfs tmpfs /tmp
 $BB mount -t tmpfs tmpfs /run
 $BB --install -s
 
-# load_modules: dependencies first (the list is already ordered, so no modules.dep is needed).
+# load_modules [NAME...]: all modules, or those named, dependencies first (the list is already
+# ordered, so no modules.dep is needed).
 load_modules() {
   local dir=/lib/modules/$(uname -r) m
   [ -f "$dir/load-order" ] || return 0
-  while read -r m; do insmod "$dir/$m" || echo "gasang: cannot load $m"; done < "$dir/load-order"
+  while read -r m; do
+    if [ $# -gt 0 ]; then case " $* " in *" $(basename "$m" .ko) "*) ;; *) continue ;; esac; fi
+    insmod "$dir/$m" || echo "gasang: cannot load $m"
+  done < "$dir/load-order"
 }
 
 # boot_disk: mounts $root on /newroot and switch_roots into it; returns only if that failed.
@@ -76,7 +80,11 @@ done
 set +f
 case $rootwait in ''|*[!0-9]*) rootwait=30 ;; esac
 [ -n "$root" ] && modules=1
-[ $modules = 1 ] && load_modules
+power=0
+grep -qw gasang.power=1 /proc/cmdline && power=1
+if [ $modules = 1 ]; then load_modules
+elif [ $power = 1 ]; then load_modules virtio_mmio virtio_input evdev   # the power button's drivers
+fi
 [ -n "$root" ] && boot_disk
 
 hostname -F /etc/hostname 2>/dev/null || hostname gasang
@@ -87,17 +95,8 @@ ifconfig lo 127.0.0.1 up 2>/dev/null
 trap 'sync; poweroff -f' USR2
 trap 'sync; reboot -f' TERM
 trap 'sync; halt -f' USR1
-# Power button (src/machine/power-button.ts): with gasang.power=1 on the command line, the host's
-# graceful stop arrives as a "poweroff" line on the last virtio console, the highest hvc that
-# opens; act on it as systemd-logind or acpid act on a power key. read blocks: no polling.
-# (Each hvc is tried by listening on it: an open just to probe would lose input on its close.)
-power_button() {
-  stty -echo
-  while read -r req; do [ "$req" = poweroff ] && kill -USR2 1; done
-}
-if grep -qw gasang.power=1 /proc/cmdline; then
-  for n in 7 6 5 4 3 2 1 0; do power_button 2>/dev/null </dev/hvc$n && break; done &
-fi
+# The power button's listener (guest/power-button.sh).
+[ $power = 1 ] && . /usr/lib/gasang/power-button.sh && power_button &
 
 guest=$(cat /etc/gasang-guest 2>/dev/null)
 echo

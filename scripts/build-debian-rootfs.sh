@@ -2,8 +2,8 @@
 # Build a Debian trixie riscv64 root filesystem image (ext4) for disk-boot tests, cached:
 #   ${GASANG_CACHE:-$HOME/.cache/gasang}/debian-rootfs/<stamp>/rootfs.ext4 (+ MANIFEST), and the
 #   link debian-rootfs/rootfs.ext4 -> <stamp>/rootfs.ext4. <stamp> names the inputs (suite,
-#   variant, packages, this script and the image's init); an existing image is reused, and a new
-#   build removes the images of other stamps.
+#   variant, packages, this script, the image's init and power-button listener); an existing image
+#   is reused, and a new build removes the images of other stamps.
 # The image: debootstrap --variant=minbase trixie + busybox-static, /sbin/init =
 # scripts/lib/debian-rootfs-init.sh (prints GASANG-READY, bash on the console, poweroff when it
 # exits), hostname gasang, root without password, fstab for /dev/vda, label "rootfs", 1 GiB sparse.
@@ -43,7 +43,7 @@ for tool in debootstrap chroot mkfs.ext4 debugfs qemu-riscv64-static; do
 done
 [[ -f $KEYRING ]] || die "$KEYRING missing (apt-get install debian-archive-keyring)"
 
-stamp="$SUITE-$VARIANT-$(cat "$0" "$ROOTFS_INIT" <(echo "$INCLUDE $SIZE $RTIME") | sha256sum | cut -c1-12)"
+stamp="$SUITE-$VARIANT-$(cat "$0" "$ROOTFS_INIT" "$GUEST_POWER_BUTTON" <(echo "$INCLUDE $SIZE $RTIME") | sha256sum | cut -c1-12)"
 OUT_BASE=$GASANG_CACHE/debian-rootfs
 OUT=$OUT_BASE/$stamp
 if (( ! rebuild )) && [[ -s $OUT/rootfs.ext4 && -s $OUT/MANIFEST ]]; then
@@ -103,6 +103,7 @@ t_debootstrap=$((SECONDS - t_start))
 log "configuring"
 [[ ! -e $ROOT/sbin/init ]] || die "$SUITE $VARIANT unexpectedly has a /sbin/init"
 install -m 0755 "$ROOTFS_INIT" "$ROOT/sbin/init"
+install -D -m 0644 "$GUEST_POWER_BUTTON" "$ROOT/usr/lib/gasang/power-button.sh"
 for cmd in poweroff reboot halt; do ln -s /bin/busybox "$ROOT/usr/local/sbin/$cmd"; done
 printf 'gasang\n' > "$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tgasang\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"

@@ -19,9 +19,10 @@ set -euo pipefail
 
 # Modules the initramfs carries (Debian builds these drivers as modules; guest/init.sh loads them
 # all at boot): a virtio-mmio disk with ext4 (crc32c_generic: ext4 and jbd2 checksum through the
-# crypto API, a soft dependency that modinfo does not list), 9p over virtio, virtio-net, virtio-rng.
+# crypto API, a soft dependency that modinfo does not list), 9p over virtio, virtio-net, virtio-rng,
+# and the power button (virtio_input + evdev, src/machine/power-button.ts).
 # virtio_console is built in. Their dependencies are added from the modules' own modinfo.
-GUEST_MODULES=(virtio_mmio virtio_blk ext4 crc32c_generic 9p 9pnet_virtio virtio_net virtio_rng virtio_console)
+GUEST_MODULES=(virtio_mmio virtio_blk ext4 crc32c_generic 9p 9pnet_virtio virtio_net virtio_rng virtio_console virtio_input evdev)
 
 update=0
 for a in "$@"; do
@@ -44,12 +45,14 @@ done
 # 2. Kernel and busybox from trixie riscv64 (skipped when cached, unless --update).
 kver_file=$D/kernel-version     # e.g. 6.12.57+deb13-riscv64
 cached_kver=$(cat "$kver_file" 2>/dev/null || true)
-if (( update )) || [[ -z $cached_kver || ! -s $D/vmlinux-$cached_kver || ! -s $D/modules-$cached_kver/lib/modules/$cached_kver/load-order || ! -s $D/busybox ]]; then
+# The modules directory records the list it was picked for: a changed list picks them again.
+modules_ok() { [[ -s $D/modules-$1/lib/modules/$1/load-order && $(cat "$D/modules-$1.list" 2>/dev/null) == "${GUEST_MODULES[*]}" ]]; }
+if (( update )) || [[ -z $cached_kver || ! -s $D/vmlinux-$cached_kver || ! -s $D/busybox ]] || ! modules_ok "$cached_kver"; then
   trixie_update
   kpkg=$(trixie_kernel_pkg)
   [[ $kpkg == linux-image-6.12.*-riscv64 ]] || die "unexpected kernel package name: '${kpkg}'"
   kver=${kpkg#linux-image-}
-  if [[ ! -s $D/vmlinux-$kver || ! -s $D/modules-$kver/lib/modules/$kver/load-order ]]; then
+  if [[ ! -s $D/vmlinux-$kver ]] || ! modules_ok "$kver"; then
     kdeb=$(trixie_download "$D/debs" "$kpkg")
     log "extracting $kpkg"
     tmp=$(mktemp -d)
@@ -58,6 +61,7 @@ if (( update )) || [[ -z $cached_kver || ! -s $D/vmlinux-$cached_kver || ! -s $D
     install -m 0644 "$tmp/boot/vmlinux-$kver" "$D/vmlinux-$kver.tmp"
     mv -f "$D/vmlinux-$kver.tmp" "$D/vmlinux-$kver"
     pick_modules "$tmp/usr/lib/modules/$kver" "$D/modules-$kver.tmp/lib/modules/$kver" "${GUEST_MODULES[@]}"
+    printf '%s\n' "${GUEST_MODULES[*]}" > "$D/modules-$kver.list"
     rm -rf "$D/modules-$kver"
     mv -f "$D/modules-$kver.tmp" "$D/modules-$kver"
     rm -rf "$tmp" "$kdeb"   # 110+ MB of modules we do not use; the kernel and the few we do are kept

@@ -3,7 +3,8 @@
 # no init system). guest/init.sh switch_roots here with root=/dev/vda; the contract is the same:
 #   - prints the line GASANG-READY on the console once the system is up,
 #   - then runs an interactive shell (bash, with job control) on the console as root,
-#   - powers the machine off when that shell exits (poweroff/reboot/halt in the shell signal PID 1).
+#   - powers the machine off when that shell exits (poweroff/reboot/halt in the shell signal PID 1),
+#   - and cleanly when the host presses the power button (gasang.power=1).
 # busybox (Debian's busybox-static, in the image) supplies the few tools that minbase lacks.
 BB=/bin/busybox
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -34,6 +35,8 @@ stop() {
 trap 'stop poweroff' USR2
 trap 'stop reboot' TERM
 trap 'stop halt' USR1
+# The power button's listener (guest/power-button.sh; the initramfs loaded its drivers).
+$BB grep -qw gasang.power=1 /proc/cmdline && . /usr/lib/gasang/power-button.sh && power_button &
 # As in guest/init.sh: a new session on the real console device, so job control works.
 $BB setsid $BB cttyhack /bin/bash -l </dev/console >/dev/console 2>&1 &
 wait $!

@@ -11,7 +11,7 @@ import { findOperation, loadOpenApi, SchemaValidator, type DocumentedResponse, t
 import { startTestDaemon, type TestDaemon } from './testing.js';
 import { ApiClient } from './client.js';
 import { MAX_HARTS } from '../cpu/layout.js';
-import { MAX_MEMORY_MIB, MAX_CPU_SHARES, MAX_APPEND_BYTES, MAX_DEVICES, MAX_IOPS, MIN_BPS, MAX_BPS } from './spec.js';
+import { MAX_MEMORY_MIB, MAX_CPU_SHARES, MAX_APPEND_BYTES, MAX_DEVICES, MAX_IOPS, MIN_BPS, MAX_BPS } from '../vm/spec.js';
 
 const doc = loadOpenApi();
 const validator = new SchemaValidator(doc);

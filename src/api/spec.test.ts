@@ -1,16 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseStopBody, parseVmSpec } from './spec.js';
-import { ApiError } from './errors.js';
+import { errorResponse } from './errors.js';
 import { loadOpenApi, SchemaValidator } from './openapi-testing.js';
 
 const refusal = (body: unknown): string => {
   try {
     parseVmSpec(body);
   } catch (err) {
-    assert.ok(err instanceof ApiError);
-    assert.equal(err.status, 400);
-    return err.message;
+    assert.equal(errorResponse(err).status, 400, String(err));
+    return (err as Error).message;
   }
   assert.fail(`accepted ${JSON.stringify(body)}`);
 };
@@ -23,7 +22,7 @@ test('a full spec passes through unchanged', () => {
     cpuShares: 2048, cpuLimit: 150.5, jit: false,
   };
   assert.deepEqual(parseVmSpec(spec), spec);
-  assert.deepEqual(parseVmSpec({ name: 'a' }), { name: 'a' });
+  assert.deepEqual(parseVmSpec({ name: 'a' }), { name: 'a', cpus: 1, memoryMiB: 256, cpuShares: 1024 }, 'defaults filled in');
 });
 
 test('each refusal names the field and the rule', () => {

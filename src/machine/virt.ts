@@ -46,7 +46,7 @@ export interface VirtSpec {
   devices?: VirtioDevice[];
   /** false: interpreter only. Default: the CPU's default (JIT on). */
   jit?: boolean;
-  /** A power button (power-button.ts): a virtio console after the others; adds its boot argument. */
+  /** A power button (power-button.ts): a virtio-input device after the consoles; adds its boot argument. */
   powerButton?: boolean;
 }
 

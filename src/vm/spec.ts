@@ -15,12 +15,17 @@ import { HostError, type DriveSpec, type ShareSpec, type VmInfo, type VmSpec, ty
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Guest RAM shares one 4 GiB WebAssembly memory with the hart state below RAM_OFFSET. */
 export const MAX_MEMORY_MIB = Math.floor((2 ** 32 - RAM_OFFSET) / (1024 * 1024));
+/** cgroup v1's cpu.shares range. */
 export const MAX_CPU_SHARES = 262_144;
-/** Linux's COMMAND_LINE_SIZE on riscv is 1024 bytes (with the power-button argument appended). */
+/** Linux's COMMAND_LINE_SIZE on riscv is 1024 bytes; the host appends its power-button argument. */
 export const MAX_APPEND_BYTES = 1000;
+/** Virtio slots left for drives, volumes and shares: every VM also has an entropy device and a power button. */
+export const MAX_DEVICES = VIRTIO_COUNT - 2;
+/** Drive throttling: requests per second, and bytes per second (at least one sector). */
+export const MAX_IOPS = 1e9;
+export const MIN_BPS = 512;
+export const MAX_BPS = 2 ** 40;
 export const DEFAULTS = { cpus: 1, memoryMiB: 256, cpuShares: 1024, append: 'console=ttyS0', jit: true } as const;
-/** Devices every VM has besides its disks and shares: the entropy device and the power button. */
-const BUILTIN_DEVICES = 2;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** The guest bundled with gasang (guest/default), the default of a spec without `kernel`. */
@@ -32,27 +37,28 @@ export const BUNDLED_GUEST = {
 
 export type CheckedSpec = VmInfo['spec'];
 
+// Checks of JSON values, each refusal naming `where` (also used for the REST API's other bodies).
 type Json = Record<string, unknown>;
 const invalid = (message: string): HostError => new HostError('invalid', message);
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function onlyKnown(where: string, obj: Json, allowed: readonly string[]): void {
+/** Refuses fields outside `allowed` (the first one found is named). */
+export function onlyKnown(where: string, obj: Json, allowed: readonly string[]): void {
   for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) {
-      throw invalid(`${where ? `${where}: unknown` : 'Unknown'} field ${JSON.stringify(k)} (known: ${allowed.join(', ')})`);
-    }
+    if (allowed.includes(k)) continue;
+    const known = allowed.length ? ` (known: ${allowed.join(', ')})` : ' (this request takes none)';
+    throw invalid(where ? `${where}: unknown field ${JSON.stringify(k)}${known}` : `Unknown field ${JSON.stringify(k)}${known}`);
   }
 }
 
-function int(where: string, v: unknown, min: number, max: number, unit = ''): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`${where}: must be an integer`);
-  if (v < min || v > max) throw invalid(`${where}: ${v}${unit} is out of range (${min} to ${max}${unit})`);
+export function object(where: string, v: unknown): Json {
+  if (!isObject(v)) throw invalid(`${where}: must be an object`);
   return v;
 }
 
-function str(where: string, v: unknown): string {
-  if (typeof v !== 'string' || v === '') throw invalid(`${where}: must be a non-empty string`);
-  if (v.includes('\0')) throw invalid(`${where}: must not contain NUL`);
+export function int(where: string, v: unknown, min: number, max: number, unit = ''): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`${where}: must be an integer`);
+  if (v < min || v > max) throw invalid(`${where}: ${v}${unit} is out of range (${min} to ${max}${unit})`);
   return v;
 }
 
@@ -61,92 +67,110 @@ function bool(where: string, v: unknown): boolean {
   return v;
 }
 
-function list(where: string, v: unknown): unknown[] {
+function array(where: string, v: unknown, max: number): unknown[] {
   if (!Array.isArray(v)) throw invalid(`${where}: must be an array`);
+  if (v.length > max) throw invalid(`${where}: ${v.length} entries, at most ${max}`);
   return v;
 }
 
-const SPEC_FIELDS = ['name', 'cpus', 'memoryMiB', 'kernel', 'initrd', 'firmware', 'append', 'drives', 'volumes', 'shares', 'cpuShares', 'cpuLimit', 'jit'];
+export interface CheckOptions {
+  /**
+   * 'absolute': host paths must be absolute (a daemon's working directory means nothing to its
+   * clients); 'resolve' (default): relative paths are taken from the current directory.
+   */
+  paths?: 'absolute' | 'resolve';
+}
+
+const DRIVE_FIELDS = ['file', 'format', 'readonly', 'overlay', 'iops', 'bps'];
+const VOLUME_FIELDS = ['mode', 'files', 'readonly'];
+const SHARE_FIELDS = ['host', 'tag', 'readonly'];
+export const SPEC_FIELDS = ['name', 'cpus', 'memoryMiB', 'kernel', 'initrd', 'firmware', 'append', 'drives', 'volumes', 'shares', 'cpuShares', 'cpuLimit', 'jit'];
 
 /**
  * Checks `input` (anything, e.g. parsed JSON) and returns the spec with defaults filled in and
- * paths made absolute (relative ones are taken from the current directory). Files are not looked
- * at here (see checkFiles).
+ * paths made absolute. Every refusal is HostError('invalid') naming the field and the rule. Files
+ * are not looked at here (see checkFiles).
  */
-export function checkSpec(input: unknown): CheckedSpec {
-  if (!isObject(input)) throw invalid('A VM spec must be an object');
-  onlyKnown('', input, SPEC_FIELDS);
-  if (input.name === undefined) throw invalid('name: required');
-  if (typeof input.name !== 'string' || !NAME_PATTERN.test(input.name)) {
-    throw invalid(`name: ${JSON.stringify(input.name)} is not a valid name (1 to 63 of a-z, 0-9 and '-', starting with a letter or digit)`);
-  }
-  const cpus = input.cpus === undefined ? DEFAULTS.cpus : int('cpus', input.cpus, 1, MAX_HARTS);
-  const spec: CheckedSpec = {
-    name: input.name,
-    cpus,
-    memoryMiB: input.memoryMiB === undefined ? DEFAULTS.memoryMiB : int('memoryMiB', input.memoryMiB, 1, MAX_MEMORY_MIB, ' MiB'),
-    cpuShares: input.cpuShares === undefined ? DEFAULTS.cpuShares : int('cpuShares', input.cpuShares, 1, MAX_CPU_SHARES),
+export function checkSpec(input: unknown, opts: CheckOptions = {}): CheckedSpec {
+  const path = (where: string, v: unknown): string => {
+    if (typeof v !== 'string' || v === '') throw invalid(`${where}: must be a file path`);
+    if (v.includes('\0')) throw invalid(`${where}: contains a NUL character`);
+    if (opts.paths === 'absolute' && !v.startsWith('/')) throw invalid(`${where}: ${JSON.stringify(v)} must be an absolute path`);
+    return resolve(v);
   };
-  for (const k of ['kernel', 'initrd', 'firmware'] as const) if (input[k] !== undefined) spec[k] = resolve(str(k, input[k]));
-  if (input.append !== undefined) {
-    if (typeof input.append !== 'string') throw invalid('append: must be a string');
-    if (Buffer.byteLength(input.append) > MAX_APPEND_BYTES) throw invalid(`append: longer than ${MAX_APPEND_BYTES} bytes`);
-    spec.append = input.append;
+  const o = object('spec', input);
+  onlyKnown('', o, SPEC_FIELDS);
+  if (o.name === undefined) throw invalid('name is required');
+  if (typeof o.name !== 'string' || !NAME_PATTERN.test(o.name)) {
+    throw invalid(`name: ${JSON.stringify(o.name)} must be 1 to 63 lowercase letters, digits and dashes, not starting with a dash`);
   }
-  if (input.cpuLimit !== undefined) {
-    const l = input.cpuLimit;
-    if (typeof l !== 'number' || !Number.isFinite(l) || l <= 0 || l > 100 * cpus) {
-      throw invalid(`cpuLimit: ${JSON.stringify(l)} is out of range (percent of one host core, above 0 and at most ${100 * cpus} for ${cpus} cpu${cpus > 1 ? 's' : ''})`);
-    }
-    spec.cpuLimit = l;
+  const cpus = o.cpus === undefined ? DEFAULTS.cpus : int('cpus', o.cpus, 1, MAX_HARTS);
+  const spec: CheckedSpec = {
+    name: o.name,
+    cpus,
+    memoryMiB: o.memoryMiB === undefined ? DEFAULTS.memoryMiB : int('memoryMiB', o.memoryMiB, 1, MAX_MEMORY_MIB, ' MiB'),
+    cpuShares: o.cpuShares === undefined ? DEFAULTS.cpuShares : int('cpuShares', o.cpuShares, 1, MAX_CPU_SHARES),
+  };
+  for (const k of ['kernel', 'initrd', 'firmware'] as const) if (o[k] !== undefined) spec[k] = path(k, o[k]);
+  if (o.append !== undefined) {
+    if (typeof o.append !== 'string') throw invalid('append: must be a string');
+    if (Buffer.byteLength(o.append) > MAX_APPEND_BYTES) throw invalid(`append: longer than ${MAX_APPEND_BYTES} bytes`);
+    spec.append = o.append;
   }
-  if (input.jit !== undefined) spec.jit = bool('jit', input.jit);
-  if (input.drives !== undefined) spec.drives = list('drives', input.drives).map((d, i) => checkDrive(`drives[${i}]`, d));
-  if (input.volumes !== undefined) spec.volumes = list('volumes', input.volumes).map((v, i) => checkVolume(`volumes[${i}]`, v));
-  if (input.shares !== undefined) spec.shares = list('shares', input.shares).map((s, i) => checkShare(`shares[${i}]`, s));
+  if (o.drives !== undefined) spec.drives = array('drives', o.drives, MAX_DEVICES).map((d, i) => checkDrive(`drives[${i}]`, d, path));
+  if (o.volumes !== undefined) spec.volumes = array('volumes', o.volumes, MAX_DEVICES).map((v, i) => checkVolume(`volumes[${i}]`, v, path));
+  if (o.shares !== undefined) spec.shares = array('shares', o.shares, MAX_DEVICES).map((s, i) => checkShare(`shares[${i}]`, s, path));
   const devices = (spec.drives?.length ?? 0) + (spec.volumes?.length ?? 0) + (spec.shares?.length ?? 0);
-  if (devices > VIRTIO_COUNT - BUILTIN_DEVICES) {
-    throw invalid(`Too many devices: ${devices} drives, volumes and shares; at most ${VIRTIO_COUNT - BUILTIN_DEVICES} (the board has ${VIRTIO_COUNT} virtio slots; the entropy device and the power button take ${BUILTIN_DEVICES})`);
+  if (devices > MAX_DEVICES) throw invalid(`${devices} drives, volumes and shares: at most ${MAX_DEVICES} (the board's ${VIRTIO_COUNT} virtio slots less the entropy device and the power button)`);
+  if (o.cpuLimit !== undefined) {
+    const max = 100 * cpus;
+    if (typeof o.cpuLimit !== 'number' || !Number.isFinite(o.cpuLimit)) throw invalid('cpuLimit: must be a number (percent of one host core)');
+    if (o.cpuLimit < 1 || o.cpuLimit > max) throw invalid(`cpuLimit: ${o.cpuLimit}% is out of range (1 to ${max}% for ${cpus} CPU${cpus > 1 ? 's' : ''})`);
+    spec.cpuLimit = o.cpuLimit;
   }
+  if (o.jit !== undefined) spec.jit = bool('jit', o.jit);
   return spec;
 }
 
-function checkDrive(where: string, v: unknown): DriveSpec {
-  if (!isObject(v)) throw invalid(`${where}: must be an object`);
-  onlyKnown(where, v, ['file', 'format', 'readonly', 'overlay', 'iops', 'bps']);
-  if (v.file === undefined) throw invalid(`${where}.file: required`);
-  const d: DriveSpec = { file: resolve(str(`${where}.file`, v.file)) };
-  if (v.format !== undefined) {
-    if (v.format !== 'raw' && v.format !== 'qcow2') throw invalid(`${where}.format: must be "raw" or "qcow2"`);
-    d.format = v.format;
+type PathCheck = (where: string, v: unknown) => string;
+
+function checkDrive(where: string, v: unknown, path: PathCheck): DriveSpec {
+  const o = object(where, v);
+  onlyKnown(where, o, DRIVE_FIELDS);
+  if (o.file === undefined) throw invalid(`${where}.file is required`);
+  const d: DriveSpec = { file: path(`${where}.file`, o.file) };
+  if (o.format !== undefined) {
+    if (o.format !== 'raw' && o.format !== 'qcow2') throw invalid(`${where}.format: must be "raw" or "qcow2"`);
+    d.format = o.format;
   }
-  if (v.readonly !== undefined) d.readonly = bool(`${where}.readonly`, v.readonly);
-  if (v.overlay !== undefined) d.overlay = bool(`${where}.overlay`, v.overlay);
-  if (d.overlay && d.readonly) throw invalid(`${where}: overlay gives the VM a writable disk; readonly contradicts it`);
-  if (v.iops !== undefined) d.iops = int(`${where}.iops`, v.iops, 1, 1e9);
-  if (v.bps !== undefined) d.bps = int(`${where}.bps`, v.bps, 512, 2 ** 40);
+  if (o.readonly !== undefined) d.readonly = bool(`${where}.readonly`, o.readonly);
+  if (o.overlay !== undefined) d.overlay = bool(`${where}.overlay`, o.overlay);
+  if (o.iops !== undefined) d.iops = int(`${where}.iops`, o.iops, 1, MAX_IOPS);
+  if (o.bps !== undefined) d.bps = int(`${where}.bps`, o.bps, MIN_BPS, MAX_BPS);
+  if (d.overlay && d.readonly) throw invalid(`${where}: overlay and readonly together make no sense (the overlay is what the guest writes)`);
   return d;
 }
 
-function checkVolume(where: string, v: unknown): VolumeSpec {
-  if (!isObject(v)) throw invalid(`${where}: must be an object`);
-  onlyKnown(where, v, ['mode', 'files', 'readonly']);
-  if (v.mode !== 'linear' && v.mode !== 'stripe' && v.mode !== 'mirror') throw invalid(`${where}.mode: must be "linear", "stripe" or "mirror"`);
-  const files = list(`${where}.files`, v.files).map((f, i) => resolve(str(`${where}.files[${i}]`, f)));
+function checkVolume(where: string, v: unknown, path: PathCheck): VolumeSpec {
+  const o = object(where, v);
+  onlyKnown(where, o, VOLUME_FIELDS);
+  if (o.mode !== 'linear' && o.mode !== 'stripe' && o.mode !== 'mirror') throw invalid(`${where}.mode: must be "linear", "stripe" or "mirror"`);
+  const files = array(`${where}.files`, o.files, 64).map((f, i) => path(`${where}.files[${i}]`, f));
   if (files.length === 0) throw invalid(`${where}.files: needs at least one file`);
-  const vol: VolumeSpec = { mode: v.mode, files };
-  if (v.readonly !== undefined) vol.readonly = bool(`${where}.readonly`, v.readonly);
+  const vol: VolumeSpec = { mode: o.mode, files };
+  if (o.readonly !== undefined) vol.readonly = bool(`${where}.readonly`, o.readonly);
   return vol;
 }
 
-function checkShare(where: string, v: unknown): ShareSpec {
-  if (!isObject(v)) throw invalid(`${where}: must be an object`);
-  onlyKnown(where, v, ['host', 'tag', 'readonly']);
-  const host = resolve(str(`${where}.host`, v.host));
-  const tag = str(`${where}.tag`, v.tag);
-  if (/[\s,]/.test(tag) || Buffer.byteLength(tag) > 255) throw invalid(`${where}.tag: 1 to 255 bytes without spaces or commas`);
-  const s: ShareSpec = { host, tag };
-  if (v.readonly !== undefined) s.readonly = bool(`${where}.readonly`, v.readonly);
+function checkShare(where: string, v: unknown, path: PathCheck): ShareSpec {
+  const o = object(where, v);
+  onlyKnown(where, o, SHARE_FIELDS);
+  const host = path(`${where}.host`, o.host);
+  if (typeof o.tag !== 'string' || !/^[^\s\0,]{1,255}$/.test(o.tag) || Buffer.byteLength(o.tag) > 255) {
+    throw invalid(`${where}.tag: must be 1 to 255 bytes without spaces or commas`);
+  }
+  const s: ShareSpec = { host, tag: o.tag };
+  if (o.readonly !== undefined) s.readonly = bool(`${where}.readonly`, o.readonly);
   return s;
 }
 

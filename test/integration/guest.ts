@@ -36,10 +36,10 @@ export class Guest {
   /** Extra text for timeout messages (e.g. device state). */
   onTimeout: (() => string) | undefined;
   private waiters: { pattern: string | RegExp; from: number; resolve: (s: string) => void }[] = [];
-  private ended: Promise<PowerOff>;
+  private end: Promise<PowerOff>;
 
   private constructor(readonly vm: VirtMachine) {
-    this.ended = vm.run();
+    this.end = vm.run();
   }
 
   static async boot(spec: Partial<VirtSpec> & Pick<VirtSpec, 'kernel'>): Promise<Guest> {
@@ -96,9 +96,12 @@ export class Guest {
   /** Asks the guest to power off and waits for it. */
   async powerOff(): Promise<PowerOff> {
     this.vm.input(Buffer.from('poweroff\n'));
-    return this.ended;
+    return this.end;
   }
 
+  /** Resolves when the machine has stopped, however it stopped. */
+  get ended(): Promise<PowerOff> { return this.end; }
+
   /** Stops the VM from the host (like Ctrl-A x); harmless after power-off. */
-  async kill(): Promise<void> { this.vm.stop(); await this.ended; }
+  async kill(): Promise<void> { this.vm.stop(); await this.end; }
 }

@@ -31,6 +31,7 @@ export const DeviceId = {
   CONSOLE: 3,
   ENTROPY: 4,
   NINEP: 9,
+  INPUT: 18,
 } as const;
 
 /** Transport/ring feature bits the transport itself offers (VIRTIO 1.x §6 "Reserved Feature Bits"). Device-specific bits are 0..23. */

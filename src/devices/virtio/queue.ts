@@ -208,6 +208,17 @@ export class VirtQueue {
     return this.ready && !this.broken && this.availIdx() !== this.lastAvail;
   }
 
+  /** How many chains the driver has made available that pop() has not taken (0 when not ready or broken). */
+  availableCount(): number {
+    if (!this.ready || this.broken) return 0;
+    return (this.availIdx() - this.lastAvail) & 0xffff;
+  }
+
+  /** For a device waiting for more buffers than are available: with EVENT_IDX, asks the driver to notify on its next one. */
+  notifyOnNext(): void {
+    if (this.ready && !this.broken && this.eventIdx) this.setAvailEvent(this.availIdx());
+  }
+
   /**
    * Takes the next available chain into `chain`. False when none is available, or when the
    * queue is (or just became) broken.
