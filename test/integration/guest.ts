@@ -19,6 +19,11 @@ const CACHE = join(process.env.GASANG_CACHE ?? join(homedir(), '.cache', 'gasang
 /** Debian's stock kernel and busybox initramfs, fetched by scripts/fetch-debian-guest.sh. */
 export const DEBIAN = { kernel: join(CACHE, 'vmlinux'), initrd: join(CACHE, 'initramfs.cpio.gz') };
 export const debianAvailable = (): boolean => existsSync(DEBIAN.kernel) && existsSync(DEBIAN.initrd);
+/** scripts/build-debian-rootfs.sh's output: a link to the image of the current build stamp. */
+export const DEBIAN_ROOTFS = join(CACHE, '..', 'debian-rootfs', 'rootfs.ext4');
+/** Why the Debian root filesystem tests cannot run here, if they cannot. */
+export const debianRootfsMissing = (): string | undefined => !existsSync(DEBIAN_ROOTFS) ? 'run scripts/build-debian-rootfs.sh (as root) first'
+  : !debianAvailable() ? 'run scripts/fetch-debian-guest.sh first' : undefined;
 
 export const READY = 'GASANG-READY';
 

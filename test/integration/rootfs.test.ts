@@ -7,17 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { DEBIAN, READY, debianAvailable } from './guest.js';
+import { DEBIAN, DEBIAN_ROOTFS as ROOTFS, READY, debianRootfsMissing } from './guest.js';
 import { CliSession } from './cli-session.js';
 import { qemuCheck } from '../../src/storage/qemu-testing.js';
 
-/** scripts/build-debian-rootfs.sh's output: a link to the image of the current build stamp. */
-const ROOTFS = join(dirname(DEBIAN.kernel), '..', 'debian-rootfs', 'rootfs.ext4');
-const missing = !existsSync(ROOTFS) ? 'run scripts/build-debian-rootfs.sh (as root) first'
-  : !debianAvailable() ? 'run scripts/fetch-debian-guest.sh first' : undefined;
+const missing = debianRootfsMissing();
 
 const tmp = mkdtempSync(join(tmpdir(), 'gasang-rootfs-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
