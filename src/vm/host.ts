@@ -18,7 +18,7 @@ import { Activity, Control, F } from './control.js';
 import { CpuScheduler, type Schedulable } from './scheduler.js';
 import { checkFiles, checkSpec, planOf, type CheckedSpec } from './spec.js';
 import { VmStore, type VmRecord } from './store.js';
-import { VmThread, type RunEnd } from './worker.js';
+import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
 import { HostError, type ConsoleClient, type HostApi, type HostOptions, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
 
@@ -344,8 +344,8 @@ export class Vm implements VmHandle, Schedulable {
     return this.info();
   }
 
-  /** @internal Makes the VM thread throw, as an emulation bug would (tests of the crash path). */
-  injectFault(): void { this.thread?.injectFault(); }
+  /** @internal Makes the VM thread throw or hang, as an emulation bug would (tests of the crash and hang paths). */
+  injectFault(fault: InjectedFault = 'throw'): void { this.thread?.injectFault(fault); }
 
   /** Watchdog: ends a run whose thread burns CPU without finishing slices. */
   checkProgress(): void {

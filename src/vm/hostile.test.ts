@@ -64,3 +64,34 @@ test('hostile guests do not disturb a normal one, and a crash ends only its VM',
     cleanup();
   }
 });
+
+test('a VM thread that hangs in emulation is ended by the watchdog; the guest beside it carries on', async t => {
+  const { dir, cleanup } = tempDir('hang');
+  const host = new Host({ stateDir: `${dir}/state` });
+  try {
+    const [victim, good] = await Promise.all(['victim', 'good'].map(async name => {
+      const vm = await host.create({ name, memoryMiB: 128 });
+      await vm.start();
+      const con = new ConsoleText(vm, true);
+      await con.waitFor('GASANG-READY', 120_000);
+      return { vm, con };
+    }));
+    // The victim idles at its shell (its thread last said "idle") when its emulation starts looping.
+    await sleep(500);
+    const t0 = performance.now();
+    host.get('victim').injectFault('hang');
+    await good!.con.run('echo while-it-hangs', 'while-it-hangs', 10_000);
+    const end = await victim!.vm.waitStopped();
+    const s = (performance.now() - t0) / 1000;
+    t.diagnostic(`hung thread ended after ${s.toFixed(1)} s`);
+    assert.equal(end.state, 'crashed');
+    assert.match(end.exit?.message ?? '', /Emulation hung/);
+    assert.ok(s < 20, `ended within 20 s (5 s of CPU time without progress, then the next watchdog tick): ${s.toFixed(1)} s`);
+    await good!.con.run('echo after-the-hang', 'after-the-hang', 10_000);
+    await good!.vm.stop({ timeoutMs: 20_000 });
+    assert.equal(good!.vm.info().exit?.reason, 'poweroff');
+  } finally {
+    await host.close({ timeoutMs: 500 });
+    cleanup();
+  }
+});

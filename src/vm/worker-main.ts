@@ -138,7 +138,9 @@ async function main(): Promise<void> {
       case 'input': vm.input(m.bytes); break;
       case 'power': vm.powerButton?.press(); break;
       case 'stop': vm.stop(); break;
-      case 'fault': setImmediate(() => { throw new Error('Injected fault'); }); break;
+      case 'fault':
+        setImmediate(m.fault === 'hang' ? () => { for (;;); } : () => { throw new Error('Injected fault'); });
+        break;
     }
   });
   send({ type: 'running', warnings: vm.warnings });

@@ -26,7 +26,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import type { PowerEvent } from '../machine/syscon.js';
 import type { AttachDrive, AttachShare } from './attach.js';
-import { Activity, Control, W } from './control.js';
+import { Control, W } from './control.js';
 
 /** What the VM thread boots: the spec with defaults applied, paths resolved, overlays made. */
 export interface VmPlan {
@@ -43,7 +43,9 @@ export interface VmPlan {
 }
 
 /** Host → VM thread. */
-export type ToVm = { type: 'input'; bytes: Uint8Array } | { type: 'power' } | { type: 'stop' } | { type: 'fault' };
+export type ToVm = { type: 'input'; bytes: Uint8Array } | { type: 'power' } | { type: 'stop' } | { type: 'fault'; fault: InjectedFault };
+/** Emulation bugs tests can inject: an exception, or an endless loop in the VM thread. */
+export type InjectedFault = 'throw' | 'hang';
 
 /** VM thread → host. */
 export type FromVm =
@@ -131,8 +133,8 @@ export class VmThread {
   get finished(): RunEnd | undefined { return this.done; }
 
   input(bytes: Uint8Array): void { this.post({ type: 'input', bytes }); }
-  /** Makes the thread throw, as an emulation bug would (tests of the crash path). */
-  injectFault(): void { this.post({ type: 'fault' }); }
+  /** Makes the thread throw or loop forever, as an emulation bug would (tests of the crash and hang paths). */
+  injectFault(fault: InjectedFault = 'throw'): void { this.post({ type: 'fault', fault }); }
   pressPowerButton(): void { this.post({ type: 'power' }); }
 
   /** Ends the run as if the machine were switched off (devices flushed and closed by the thread). */
@@ -154,9 +156,10 @@ export class VmThread {
    */
   hung(): boolean {
     if (this.done) return false;
+    // No exemption for a thread that last said it was idle or held: one that hangs right after
+    // saying so never says anything else, and a truly idle or held thread burns no CPU.
     const beats = Atomics.load(this.control.i32, W.BEATS);
-    const state = this.control.activity;
-    if (beats !== this.lastBeats || state === Activity.HELD || state === Activity.IDLE) {
+    if (beats !== this.lastBeats) {
       this.lastBeats = beats;
       this.lastBeatCpuNs = -1;
       return false;
