@@ -69,10 +69,11 @@ export interface VmThreadEvents {
 
 /** A thread that makes no progress for this much of its own CPU time is hung (a slice is ≤ 8 ms). */
 export const HANG_CPU_MS = 5_000;
-/** Heap limit of a VM thread's JavaScript (guest RAM is outside it). */
-const HEAP_LIMIT_MB = 512;
-/** The emulator allocates little once running; a small nursery saves ~10 MiB per VM (measured). */
-const YOUNG_LIMIT_MB = 2;
+/**
+ * V8 heap limits of a VM thread: 512 MiB for its JavaScript (guest RAM is outside it); the
+ * emulator allocates little once running, so a small nursery saves ~10 MiB per VM (measured).
+ */
+export const VM_THREAD_LIMITS = { maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 2 } as const;
 
 export class VmThread {
   readonly control = new Control();
@@ -91,7 +92,7 @@ export class VmThread {
     this.ended = new Promise(resolve => { this.finish = resolve; });
     this.worker = new Worker(new URL('./worker-main.js', import.meta.url), {
       workerData: { plan, control: this.control.buffer, hostWake },
-      resourceLimits: { maxOldGenerationSizeMb: HEAP_LIMIT_MB, maxYoungGenerationSizeMb: YOUNG_LIMIT_MB },
+      resourceLimits: VM_THREAD_LIMITS,
       stdout: false,
       stderr: false,
     });
