@@ -15,23 +15,11 @@ import { VirtioRng } from './rng/device.js';
 import { VirtioConsole } from './console/device.js';
 import { VirtioBlk } from './blk/device.js';
 import { FileDisk } from './blk/file-disk-testing.js';
-import { TEST_RAM_BASE, TestDriver } from './testing.js';
+import { TEST_RAM_BASE, TestDriver, mulberry32 } from './testing.js';
 
 const SEED = Number(process.env.GASANG_FUZZ_SEED ?? 0x5eed_0001);
 const ITERATIONS = Number(process.env.GASANG_FUZZ_ITERATIONS ?? 3000);
 const RAM = 256 * 1024;
-
-/** mulberry32: small, seedable, good enough to pick test cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 class Fuzzer {
   constructor(readonly rnd: () => number) {}
@@ -167,7 +155,7 @@ test(`virtqueue fuzz: ${ITERATIONS} random and adversarial rings per device (see
     let consoleBytes = 0;
     const devices: VirtioDevice[] = [new VirtioRng(), new VirtioBlk({ disk }), new VirtioConsole({ output: b => { consoleBytes += b.length; } })];
     for (const [k, device] of devices.entries()) {
-      const f = new Fuzzer(prng(SEED + k));
+      const f = new Fuzzer(mulberry32(SEED + k));
       const d = new TestDriver(device, RAM);
       let slowest = 0;
       for (let i = 0; i < ITERATIONS; i++) {

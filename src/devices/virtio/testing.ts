@@ -184,3 +184,15 @@ export class TestDriver {
 }
 
 function align(n: number, a: number): number { return Math.ceil(n / a) * a; }
+
+/** mulberry32: a small seeded generator of numbers in [0, 1), so a failing fuzz run can be replayed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { StorageError } from '../block.js';
 import { DEFAULT_STRIPE_BYTES, openVolume } from './index.js';
-import { CountingMember, MemberFiles, pattern, rng } from './testing.js';
+import {
+  CountingMember, assertMembersHold, assertReads, assertVolumeHolds, pattern, rng, storageError, withMembers, withVolume,
+  writeInPieces, type MemberFiles,
+} from './testing.js';
 
 const KiB = 1024, MiB = 1024 * KiB;
 
@@ -12,67 +14,47 @@ function volumeOffset(m: number, x: number, n: number, chunk: number): number {
   return (row * n + m) * chunk + (x % chunk);
 }
 
-/** What member m's file must hold if the volume holds `vol`. */
-function expectedMember(vol: Uint8Array, m: number, n: number, chunk: number): Uint8Array {
-  const out = new Uint8Array(vol.length / n);
-  for (let x = 0; x < out.length; x += chunk) {
-    const v = volumeOffset(m, x, n, chunk);
-    out.set(vol.subarray(v, v + chunk), x);
-  }
-  return out;
+/** What each of the `n` member files must hold if the volume holds `vol`. */
+function expectedMembers(vol: Uint8Array, n: number, chunk: number): Uint8Array[] {
+  return Array.from({ length: n }, (_, m) => {
+    const out = new Uint8Array(vol.length / n);
+    for (let x = 0; x < out.length; x += chunk) {
+      const v = volumeOffset(m, x, n, chunk);
+      out.set(vol.subarray(v, v + chunk), x);
+    }
+    return out;
+  });
 }
 
 test('stripe: default chunk 64 KiB; size = members x smallest member rounded down to a chunk', () => {
-  const f = new MemberFiles([MiB + 4 * KiB, MiB, 2 * MiB]);
-  try {
-    const vol = openVolume({ mode: 'stripe', members: f.disks });
+  withVolume([MiB + 4 * KiB, MiB, 2 * MiB], (f) => openVolume({ mode: 'stripe', members: f.disks }), (vol) => {
     assert.equal(DEFAULT_STRIPE_BYTES, 64 * KiB);
     assert.equal(vol.size, 3 * MiB);
-    vol.close();
-  } finally {
-    f.remove();
-  }
-  const g = new MemberFiles([200 * KiB, 300 * KiB]);
-  try {
+  });
+  withMembers([200 * KiB, 300 * KiB], (g) => {
     assert.equal(openVolume({ mode: 'stripe', members: g.disks, stripeBytes: 48 * KiB }).size, 2 * 192 * KiB);
-  } finally {
-    g.remove();
-  }
+  });
 });
 
 test('stripe: random writes land chunk by chunk, round-robin, in the member files', () => {
   const n = 3, chunk = 16 * KiB;
-  const f = new MemberFiles([256 * KiB, 256 * KiB, 260 * KiB]);
-  try {
-    const vol = openVolume({ mode: 'stripe', members: f.disks, stripeBytes: chunk });
+  const open = (f: MemberFiles) => openVolume({ mode: 'stripe', members: f.disks, stripeBytes: chunk });
+  withVolume([256 * KiB, 256 * KiB, 260 * KiB], open, (vol, f) => {
     assert.equal(vol.size, 3 * 256 * KiB);
     const data = pattern(vol.size, 11);
-    const next = rng(5);
-    for (let pos = 0; pos < vol.size;) {
-      const len = Math.min(vol.size - pos, 512 * (1 + next(100)));  // up to 50 KiB: crosses several chunks
-      vol.write(pos, data.subarray(pos, pos + len));
-      pos += len;
-    }
+    writeInPieces(vol, data, rng(5), 100);  // up to 50 KiB: crosses several chunks
     vol.flush();
-    for (let m = 0; m < n; m++) assert.deepEqual(f.fileBytes(m, 0, 256 * KiB), expectedMember(data, m, n, chunk), `member ${m}`);
+    assertMembersHold(f, expectedMembers(data, n, chunk), 256 * KiB);
     // Spot checks of the mapping itself: volume chunk 4 is member 1's second chunk.
     assert.deepEqual(f.fileBytes(1, chunk, 512), data.subarray(4 * chunk, 4 * chunk + 512));
     // Straddling reads.
-    for (const [off, len] of [[chunk - 512, 1024], [2 * chunk - 512, 2 * chunk + 1024], [0, vol.size], [vol.size - 512, 512]] as const) {
-      const got = new Uint8Array(len);
-      vol.read(off, got);
-      assert.deepEqual(got, data.subarray(off, off + len), `read at ${off}+${len}`);
-    }
-    vol.close();
-  } finally {
-    f.remove();
-  }
+    assertReads(vol, data, [[chunk - 512, 1024], [2 * chunk - 512, 2 * chunk + 1024], [0, vol.size], [vol.size - 512, 512]]);
+  });
 });
 
 test('stripe: discard and write-zeroes make one call per member, and zero exactly the range', () => {
   const n = 3, chunk = 8 * KiB;
-  const f = new MemberFiles([64 * KiB, 64 * KiB, 64 * KiB]);
-  try {
+  withMembers([64 * KiB, 64 * KiB, 64 * KiB], (f) => {
     const counted = f.disks.map((d) => new CountingMember(d));
     const vol = openVolume({ mode: 'stripe', members: counted, stripeBytes: chunk });
     const data = pattern(vol.size, 13);
@@ -92,24 +74,17 @@ test('stripe: discard and write-zeroes make one call per member, and zero exactl
       vol.write(woff, data.subarray(woff, woff + wlen));
       model.set(data.subarray(woff, woff + wlen), woff);
     }
-    for (let m = 0; m < n; m++) assert.deepEqual(f.fileBytes(m, 0, 64 * KiB), expectedMember(model, m, n, chunk), `member ${m}`);
-    const back = new Uint8Array(vol.size);
-    vol.read(0, back);
-    assert.deepEqual(back, model);
+    assertMembersHold(f, expectedMembers(model, n, chunk), 64 * KiB);
+    assertVolumeHolds(vol, model);
     vol.close();
-  } finally {
-    f.remove();
-  }
+  });
 });
 
 test('stripe: bad chunk sizes and members smaller than a chunk are refused', () => {
-  const f = new MemberFiles([32 * KiB, 64 * KiB]);
-  try {
+  withMembers([32 * KiB, 64 * KiB], (f) => {
     const bad = (stripeBytes: number) => assert.throws(() => openVolume({ mode: 'stripe', members: f.disks, stripeBytes }),
-      (e: unknown) => e instanceof StorageError && e.kind === 'bad-spec', `stripeBytes ${stripeBytes}`);
+      storageError('bad-spec'), `stripeBytes ${stripeBytes}`);
     for (const s of [0, -512, 1000, 512.5, Number.NaN, Infinity, 64 * KiB]) bad(s);
     assert.equal(openVolume({ mode: 'stripe', members: f.disks, stripeBytes: 32 * KiB }).size, 64 * KiB);
-  } finally {
-    f.remove();
-  }
+  });
 });

@@ -1,24 +1,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, statSync,
-  symlinkSync, writeFileSync,
+  existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, statSync, symlinkSync,
+  writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NinePServer } from './server.js';
-import { TestClient } from './client-testing.js';
+import type { TestClient } from './client-testing.js';
+import { ROOT, TestShare, withShare, type TestShareOptions } from './testing.js';
 
 const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_TRUNC = 0o1000;
 const ENOTDIR = 20, EINVAL = 22, ENXIO = 6, ENOTSUP = 95, EROFS = 30;
-const ROOT = 0;
 
-/** base/outside holds what must stay untouched; base/root is shared, with symlinks planted in it. */
-function layout(): { base: string; root: string; outside: string } {
-  const base = mkdtempSync(join(tmpdir(), 'gasang-9p-conf-'));
-  const root = join(base, 'root'), outside = join(base, 'outside');
-  mkdirSync(join(root, 'd'), { recursive: true });
-  mkdirSync(outside);
+const SHARE: TestShareOptions = { prefix: 'gasang-9p-conf-', outside: true };
+
+/** Plants symlinks in the share (root) and a secret beside it in base/outside, which must stay untouched. */
+function layout({ root, outside }: TestShare): void {
+  mkdirSync(join(root, 'd'));
   writeFileSync(join(outside, 'secret.txt'), 'secret\n', { mode: 0o600 });
   writeFileSync(join(root, 'd', 'f'), 'inside\n');
   symlinkSync('/etc', join(root, 'etc'));
@@ -26,7 +23,6 @@ function layout(): { base: string; root: string; outside: string } {
   symlinkSync('../outside', join(root, 'out'));
   symlinkSync(outside, join(root, 'abs'));
   symlinkSync(join(outside, 'secret.txt'), join(root, 'outfile'));
-  return { base, root, outside };
 }
 
 /** Everything about a tree that an escape could change. */
@@ -46,21 +42,19 @@ function snapshot(dir: string): string {
 }
 
 describe('9P confinement', () => {
-  let base: string, root: string, outside: string, server: NinePServer, c: TestClient, before_: string;
+  let fixture: TestShare, root: string, outside: string, c: TestClient, before_: string;
   let next = 10;
   const fid = (): number => next++;
   before(() => {
-    ({ base, root, outside } = layout());
+    fixture = new TestShare(SHARE);
+    ({ root, outside } = fixture);
+    layout(fixture);
     before_ = snapshot(outside);
-    server = new NinePServer({ root, readOnly: false, tag: 't' });
-    c = new TestClient(server);
-    c.version();
-    c.attach(ROOT);
+    c = fixture.attach();
   });
   after(() => {
     const after_ = snapshot(outside);
-    server.close();
-    rmSync(base, { recursive: true });
+    fixture.close();
     assert.equal(after_, before_, 'nothing outside the share changed');
   });
 
@@ -152,13 +146,10 @@ describe('9P confinement', () => {
 
 describe('9P read-only share', () => {
   it('refuses every modifying operation with EROFS and changes nothing', () => {
-    const { base, root } = layout();
-    const before = snapshot(base);
-    const server = new NinePServer({ root, readOnly: true, tag: 'ro' });
-    const c = new TestClient(server);
-    try {
-      c.version();
-      c.attach(ROOT);
+    withShare({ ...SHARE, readOnly: true }, (share) => {
+      layout(share);
+      const before = snapshot(share.base);
+      const c = share.attach();
       const f = 1, d = 2, g = 3;
       c.walk(ROOT, f, ['d', 'f']);
       c.walk(ROOT, d, ['d']);
@@ -188,10 +179,7 @@ describe('9P read-only share', () => {
       assert.equal(c.errno(120, 'd', [g]), 9, 'Tremove clunked the fid even so');
       const [, , , , , , , , namelen] = c.call(8, 'd', [ROOT], 'ddqqqqqqd');
       assert.equal(namelen, 255);
-      assert.equal(snapshot(base), before);
-    } finally {
-      server.close();
-      rmSync(base, { recursive: true });
-    }
+      assert.equal(snapshot(share.base), before);
+    });
   });
 });

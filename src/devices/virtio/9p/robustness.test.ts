@@ -1,27 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mulberry32 } from '../testing.js';
 import { NinePServer } from './server.js';
-import { pack, TestClient, type Value } from './client-testing.js';
+import { pack, type TestClient, type Value } from './client-testing.js';
+import { ROOT, shareDirs, withShare } from './testing.js';
 
 const EBADF = 9, EINVAL = 22, ENFILE = 23, EMFILE = 24, EPROTO = 71, EMSGSIZE = 90, ENOTSUP = 95;
-const ROOT = 0;
 
+/** A session on a fresh share holding one file, f. */
 function withServer(fn: (c: TestClient, server: NinePServer, root: string) => void, opts: { maxFids?: number; maxOpenFiles?: number } = {}): void {
-  const root = mkdtempSync(join(tmpdir(), 'gasang-9p-rob-'));
-  writeFileSync(join(root, 'f'), 'file contents');
-  const server = new NinePServer({ root, readOnly: false, tag: 't', ...opts });
-  try {
-    const c = new TestClient(server);
-    c.version();
-    c.attach(ROOT);
-    fn(c, server, root);
-  } finally {
-    server.close();
-    rmSync(root, { recursive: true });
-  }
+  withShare({ prefix: 'gasang-9p-rob-', ...opts }, (share) => {
+    writeFileSync(join(share.root, 'f'), 'file contents');
+    fn(share.attach(), share.server, share.root);
+  });
 }
 
 /** Reply fields: [type, tag, errno (Rlerror) or -1]. */
@@ -140,18 +133,6 @@ describe('9P resource bounds', () => {
   });
 });
 
-/** mulberry32: a small seeded generator, so a failing fuzz run can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Every message type with its fields (Linux's formats), for building random but plausible messages. */
 const FORMATS: [number, string][] = [
   [104, 'ddssd'], [110, 'ddS'], [12, 'dd'], [14, 'dsddd'], [116, 'dqd'], [118, 'dqD'], [120, 'd'],
@@ -162,10 +143,8 @@ const FORMATS: [number, string][] = [
 
 describe('9P fuzz', () => {
   it('survives thousands of random messages and touches nothing outside the share', t => {
-    const base = mkdtempSync(join(tmpdir(), 'gasang-9p-fuzz-'));
-    const root = join(base, 'root'), outside = join(base, 'outside');
-    mkdirSync(join(root, 'sub'), { recursive: true });
-    mkdirSync(outside);
+    const { base, root, outside } = shareDirs('gasang-9p-fuzz-');
+    mkdirSync(join(root, 'sub'));
     writeFileSync(join(outside, 'keep'), 'keep me');
     writeFileSync(join(root, 'f'), 'some data');
     symlinkSync('../outside', join(root, 'esc'));
@@ -174,7 +153,7 @@ describe('9P fuzz', () => {
 
     t.after(() => rmSync(base, { recursive: true, force: true }));
     const server = new NinePServer({ root, readOnly: false, tag: 'fuzz', msize: 64 * 1024 });
-    const random = rng(0x9e3779b9);
+    const random = mulberry32(0x9e3779b9);
     const int = (n: number): number => Math.floor(random() * n);
     const good = ['f', 'sub', 'esc', 'abs', 'new', 'x', 'é'];
     const bad = ['..', '.', '', 'a/b', '../outside', 'n\0ul', 'x'.repeat(300)];

@@ -1,31 +1,23 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, statSync,
-  symlinkSync, unlinkSync, writeFileSync, utimesSync,
+  chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statfsSync, statSync, symlinkSync, unlinkSync,
+  writeFileSync, utimesSync,
 } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NinePServer } from './server.js';
-import { RlerrorReply, TestClient, type Qid } from './client-testing.js';
+import { RlerrorReply, type Qid, type TestClient } from './client-testing.js';
+import { ROOT, TestShare, withShare } from './testing.js';
 
 const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000;
 const ENOENT = 2, EBADF = 9, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENOTEMPTY = 39, ENODATA = 61, EPROTO = 71;
-const ROOT = 0;
 let n = 100;
 const fresh = (): number => n++;
 
-function setup(readOnly = false): { dir: string; server: NinePServer; c: TestClient } {
-  const dir = mkdtempSync(join(tmpdir(), 'gasang-9p-'));
-  const server = new NinePServer({ root: dir, readOnly, tag: 'share' });
-  const c = new TestClient(server);
-  return { dir, server, c };
-}
-
 describe('9P server: session', () => {
-  const { dir, server, c } = setup();
-  after(() => { server.close(); rmSync(dir, { recursive: true }); });
+  const share = new TestShare();
+  const { root: dir, server, c } = share;
+  after(() => share.close());
 
   it('refuses everything before Tversion, then negotiates msize and 9P2000.L', () => {
     assert.equal(c.errno(104, 'ddssd', [0, 0xffffffff, 'u', '', 0]), EPROTO);
@@ -72,15 +64,15 @@ describe('9P server: session', () => {
 });
 
 describe('9P server: files and directories', () => {
-  let dir: string, server: NinePServer, c: TestClient;
+  let share: TestShare, dir: string, c: TestClient;
   before(() => {
-    ({ dir, server, c } = setup());
+    share = new TestShare();
+    dir = share.root;
     mkdirSync(join(dir, 'a/b'), { recursive: true });
     writeFileSync(join(dir, 'a/b/hello.txt'), 'hello, world\n');
-    c.version();
-    c.attach(ROOT);
+    c = share.attach();
   });
-  after(() => { server.close(); rmSync(dir, { recursive: true }); });
+  after(() => share.close());
 
   it('walks several names at once, and stops short at a missing one', () => {
     const f = fresh();
@@ -357,17 +349,12 @@ describe('9P server: files and directories', () => {
 
 describe('9P server: errors', () => {
   it('are Rlerror with Linux errno values', () => {
-    const { dir, server, c } = setup();
-    try {
-      c.version();
-      c.attach(ROOT);
+    withShare({}, (share) => {
+      const c = share.attach();
       assert.throws(() => c.walk(ROOT, 1, ['missing']), (e: unknown) => e instanceof RlerrorReply && e.errno === ENOENT);
       assert.equal(c.errno(12, 'dd', [77, 0]), EBADF);
       assert.equal(c.errno(72, 'dsdd', [ROOT, 'x'.repeat(256), 0o755, 0]), 36);
-    } finally {
-      server.close();
-      rmSync(dir, { recursive: true });
-    }
+    });
   });
 });
 

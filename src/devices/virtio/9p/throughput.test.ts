@@ -1,19 +1,17 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { NinePServer } from './server.js';
-import { pack, TestClient } from './client-testing.js';
+import { pack } from './client-testing.js';
+import { ROOT, withShare } from './testing.js';
 
 const MSIZE = 512 * 1024;
 const FILE_SIZE = 64 * 1024 * 1024;
 
 it('reads a 64 MiB host file through Tread at msize 512 KiB, byte for byte', t => {
-  const root = mkdtempSync(join(tmpdir(), 'gasang-9p-tp-'));
-  const server = new NinePServer({ root, readOnly: true, tag: 'tp', msize: MSIZE });
-  try {
+  withShare({ prefix: 'gasang-9p-tp-', readOnly: true, msize: MSIZE, responseSize: MSIZE }, (share) => {
+    const { root, server } = share;
     const fd = openSync(join(root, 'big'), 'w');
     const host = createHash('sha256');
     for (let i = 0; i < FILE_SIZE / (1 << 20); i++) {
@@ -22,10 +20,8 @@ it('reads a 64 MiB host file through Tread at msize 512 KiB, byte for byte', t =
       writeSync(fd, chunk);
     }
     closeSync(fd);
-    const c = new TestClient(server, MSIZE);
-    c.version(MSIZE);
-    c.attach(0);
-    c.walk(0, 1, ['big']);
+    const c = share.attach(); // msize: the 512 KiB response buffer
+    c.walk(ROOT, 1, ['big']);
     c.lopen(1, 0);
     // As Linux does: count = msize - 24 (P9_IOHDRSZ), one request buffer reused for every Tread.
     const count = MSIZE - 24;
@@ -55,8 +51,5 @@ it('reads a 64 MiB host file through Tread at msize 512 KiB, byte for byte', t =
       runs.push(FILE_SIZE / 1e6 / (Number(process.hrtime.bigint() - start) / 1e9));
     }
     t.diagnostic(`64 MiB through Tread, msize 512 KiB (page cache warm): ${runs.map(r => r.toFixed(0)).join(', ')} MB/s`);
-  } finally {
-    server.close();
-    rmSync(root, { recursive: true });
-  }
+  });
 });
