@@ -10,7 +10,7 @@
  *   for reference (it too includes the guest RAM touched); and the floor of the design, the
  *   resident memory of a worker thread that runs nothing (with and without gasang's code loaded).
  *
- *   npm run bench:host       (= tsc -p . && node dist/bench/host.js)
+ *   npm run bench:host       (= tsc -p . && node --v8-pool-size=1 dist/bench/host.js, as gasangd runs)
  *   Env: BENCH_VMS (default 50), BENCH_RUNS (create-to-shell runs, default 5), BENCH_IDLE_S (default 10)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -126,7 +126,7 @@ const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slic
 
 const text = `## Many VMs on one host (bench/host.ts)
 
-Measured ${facts.date} by \`npm run bench:host\` (\`node dist/bench/host.js\`, BENCH_VMS=${VMS}, BENCH_RUNS=${RUNS}, BENCH_IDLE_S=${IDLE_S}).
+Measured ${facts.date} by \`npm run bench:host\` (\`node --v8-pool-size=1 dist/bench/host.js\`, the V8 thread pool gasangd runs with; BENCH_VMS=${VMS}, BENCH_RUNS=${RUNS}, BENCH_IDLE_S=${IDLE_S}).
 The bundled guest (Linux 6.1, busybox initramfs), ${MEMORY_MIB} MiB, one hart per VM, each VM on its own worker thread of one \`Host\` (src/vm/host.ts), JIT on.
 
 - Host: ${facts.cpuModel}, ${facts.cores} cores; Node ${facts.node}; QEMU ${facts.qemu} (TCG); gasang ${facts.commit}
