@@ -104,7 +104,9 @@ export class VirtMachine {
   /** Things the user should know about the boot layout (from the loader). */
   warnings: string[] = [];
   private power: PowerOff | undefined;
-  private out: number[] = [];
+  /** UART output of the current slice, not yet handed to io.output: bytes [0, outLen). */
+  private out = new Uint8Array(4096);
+  private outLen = 0;
   private wake: (() => void) | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
 
@@ -112,7 +114,7 @@ export class VirtMachine {
     const irq: HartInterrupts = { setPending: (hart, bit, level) => cpu.harts[hart].setPending(bit, level) };
     this.clint = new Clint({ harts: spec.cpus, irq });
     this.plic = new Plic({ harts: spec.cpus, irq });
-    this.uart = new Uart16550({ onOutput: b => this.out.push(b), setIrq: this.plic.line(Map.UART0_IRQ) });
+    this.uart = new Uart16550({ onOutput: b => this.putOutput(b), setIrq: this.plic.line(Map.UART0_IRQ) });
     const syscon = new Syscon({ onPower: (kind, code) => { this.power = { kind, code }; cpu.stopped = true; } });
     const rtc = this.rtc = new GoldfishRtc({ setIrq: this.plic.line(Map.RTC_IRQ) });
     this.bus.map(Map.CLINT_BASE, Map.CLINT_SIZE, this.clint);
@@ -231,10 +233,19 @@ export class VirtMachine {
     for (const t of this.virtio) t.close();
   }
 
+  private putOutput(b: number): void {
+    if (this.outLen === this.out.length) {
+      const grown = new Uint8Array(2 * this.out.length);
+      grown.set(this.out);
+      this.out = grown;
+    }
+    this.out[this.outLen++] = b;
+  }
+
   private flushOutput(): void {
-    if (!this.out.length) return;
-    this.io.output(Uint8Array.from(this.out));
-    this.out = [];
+    if (!this.outLen) return;
+    this.io.output(this.out.slice(0, this.outLen));
+    this.outLen = 0;
   }
 
   private sleep(ms: number): Promise<void> {
