@@ -21,6 +21,7 @@ import { VmStore, type VmRecord } from './store.js';
 import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
 import { HostError, type ConsoleClient, type HostApi, type HostOptions, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
+import { claimConflict, diskClaims, type DiskClaim } from './disk-claims.js';
 
 const MiB = 1024 * 1024;
 const DEFAULT_STOP_TIMEOUT_MS = 30_000;
@@ -155,6 +156,23 @@ export class Host implements HostApi {
     }
   }
 
+  /**
+   * @internal Refuses a start whose disks would write an image another running (or starting) VM
+   * uses, or use one it writes, or write one image twice (disk-claims.ts).
+   */
+  checkDisks(vm: Vm, claims: readonly DiskClaim[]): void {
+    const refuse = (why: string): never => { throw new HostError('conflict', `Cannot start ${vm.name}: ${why}`); };
+    for (const [i, c] of claims.entries()) {
+      const twice = claimConflict([c], claims.filter((_, j) => j !== i), vm.name);
+      if (twice) refuse(`${c.where} and another of its disks are the same file ${c.file} (it would be written through both)`);
+    }
+    for (const other of this.vms.values()) {
+      if (other === vm || !other.claims) continue;
+      const why = claimConflict(claims, other.claims, other.name);
+      if (why) refuse(why);
+    }
+  }
+
   /** @internal */
   save(r: VmRecord): void { if (!this.closed) this.store.update(r); }
 
@@ -210,6 +228,8 @@ export class Vm implements VmHandle, Schedulable {
   control = new Control();
   paused = false;
   private thread: VmThread | undefined;
+  /** @internal The files its disks use, from start until its thread has ended. */
+  claims: DiskClaim[] | undefined;
   private readonly hub: ConsoleHub;
 
   constructor(private readonly host: Host, private readonly record: VmRecord) {
@@ -253,6 +273,9 @@ export class Vm implements VmHandle, Schedulable {
     this.must('start', ['created', 'stopped', 'crashed']);
     checkFiles(this.spec);
     this.host.reserve(this);
+    const claims = diskClaims(this.spec, i => this.host.overlayOf(this.id, i));
+    this.host.checkDisks(this, claims);
+    this.claims = claims;
     const previous = this.record.state;
     this.setState('starting');
     this.control = new Control();
@@ -268,12 +291,14 @@ export class Vm implements VmHandle, Schedulable {
       );
     } catch (err) {
       this.host.scheduler.remove(this);
+      this.claims = undefined;
       this.setState(previous);
       throw new HostError('invalid', `Cannot start ${this.name}: ${(err as Error).message}`, { cause: err });
     }
     if (this.host.closing) {
       await thread.kill();
       this.host.scheduler.remove(this);
+      this.claims = undefined;
       this.setState(previous);
       throw new HostError('conflict', 'The host is closed');
     }
@@ -358,6 +383,7 @@ export class Vm implements VmHandle, Schedulable {
   private ended(thread: VmThread, end: RunEnd): void {
     if (this.thread !== thread) return;
     this.thread = undefined;
+    this.claims = undefined;
     this.paused = false;
     this.host.scheduler.remove(this);
     const exit: NonNullable<VmInfo['exit']> = { reason: end.reason };
