@@ -10,7 +10,7 @@ import { Cause, Csr, Irq, MS, MSTATUS_HI_FIXED, MSTATUS_WRITABLE, Priv } from '.
 import { out, readCsr, writeCsr } from './csr/csr.js';
 import { H, hartBase } from './layout.js';
 import { Mmu, TlbSet, tlbTable } from './mmu/mmu.js';
-import { pmpAllows } from './mmu/pmp.js';
+import { pmpAllows, pmpEntries } from './mmu/pmp.js';
 import { Slots, type Views } from './state.js';
 import type { Jit } from './jit/jit.js';
 import { RAM_BASE } from './layout.js';
@@ -319,10 +319,11 @@ export class Hart {
   private translateFor(lo: number, hi: number, access: Access, size = 1): number {
     const ms = this.s.csrLo(Csr.mstatus);
     const p = access === Access.Fetch ? this.priv : this.dataPriv();
-    const pa = this.mmu.translate(lo, hi, access, p, (ms & MS.SUM) !== 0, (ms & MS.MXR) !== 0);
+    const pmp = pmpEntries(this.s);
+    const pa = this.mmu.translate(lo, hi, access, p, (ms & MS.SUM) !== 0, (ms & MS.MXR) !== 0, pmp);
     if (pa < 0) return pa;
-    if (!pmpAllows(this.s, pa, size, access, p)) { this.mmu.fault = this.mmu.accessFault(access); return -1; }
-    this.mmu.fill(this.setOf(p), access, lo, hi, pa, p);
+    if (!pmpAllows(pmp, pa, size, access, p)) { this.mmu.fault = this.mmu.accessFault(access); return -1; }
+    this.mmu.fill(this.setOf(p), access, lo, hi, pa, p, pmp);
     return pa;
   }
 

@@ -28,7 +28,7 @@ export class Views {
 
 /** A hart's 64-bit slot at byte offset `off` from its base, read and written as halves. */
 export class Slots {
-  constructor(private readonly v: Views, readonly base: number) {}
+  constructor(readonly v: Views, readonly base: number) {}
   lo(off: number): number { return this.v.i32[(this.base + off) >> 2]; }
   hi(off: number): number { return this.v.i32[(this.base + off + 4) >> 2]; }
   set(off: number, lo: number, hi: number): void {

@@ -10,7 +10,7 @@ import { Access } from '../../isa/emit.js';
 import { Cause, Csr, Priv } from '../csr/numbers.js';
 import { H, RAM_BASE } from '../layout.js';
 import type { Slots, Views } from '../state.js';
-import { pmpAllows } from './pmp.js';
+import { pmpAllows, type PmpEntries } from './pmp.js';
 
 export const enum TlbSet { M = 0, S = 1, SSum = 2, U = 3 }
 export const TLB_ENTRIES = 1024;
@@ -41,9 +41,9 @@ export class Mmu {
 
   /**
    * Physical address of (lo, hi) for `access` at effective privilege `priv`, or -1 with `fault` set.
-   * `sum`/`mxr` are mstatus.SUM/MXR.
+   * `sum`/`mxr` are mstatus.SUM/MXR; `pmp` the hart's PMP entries (page-table reads are checked against them).
    */
-  translate(lo: number, hi: number, access: Access, priv: Priv, sum: boolean, mxr: boolean): number {
+  translate(lo: number, hi: number, access: Access, priv: Priv, sum: boolean, mxr: boolean, pmp: PmpEntries): number {
     const s = this.s;
     const mode = s.csrHi(Csr.satp) >>> 28;
     this.lastSpan = 1;
@@ -57,7 +57,7 @@ export class Mmu {
       const span = 2 ** (9 * level);
       const pteAddr = table + (Math.floor(vpage / span) % 512) * 8;
       const off = this.v.ramOffset(pteAddr, 8);
-      if (off < 0 || !pmpAllows(s, pteAddr, 8, Access.Load, Priv.S)) return this.fail(ACCESS_FAULT[access]);
+      if (off < 0 || !pmpAllows(pmp, pteAddr, 8, Access.Load, Priv.S)) return this.fail(ACCESS_FAULT[access]);
       let pteLo = this.v.i32[off >> 2];
       const pteHi = this.v.i32[(off >> 2) + 1];
       if (!(pteLo & 1) || (pteLo & 6) === 4 || pteHi >>> 22) return this.fail(PAGE_FAULT[access]);
@@ -93,10 +93,10 @@ export class Mmu {
    * Enters the page of (lo, hi) → paddr into `set` if it is RAM the access may use as a whole.
    * A store entry needs the D bit, which translate() has just set.
    */
-  fill(set: TlbSet, access: Access, lo: number, hi: number, paddr: number, priv: Priv): void {
+  fill(set: TlbSet, access: Access, lo: number, hi: number, paddr: number, priv: Priv, pmp: PmpEntries): void {
     const page = paddr - (lo & 0xfff);
     const off = this.v.ramOffset(page, 4096);
-    if (off < 0 || !pmpAllows(this.s, page, 4096, access, priv)) return;
+    if (off < 0 || !pmpAllows(pmp, page, 4096, access, priv)) return;
     if (access === Access.Store && this.codePages?.[(page - RAM_BASE) / 4096]) return;
     if (this.lastSpan > 1) this.superpages.add(superpageKey(this.lastSpan, lo, hi));
     const e = (this.s.base + tlbTable(set, access) + ((lo >>> 12) & (TLB_ENTRIES - 1)) * 16) >> 2;

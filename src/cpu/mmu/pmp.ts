@@ -1,5 +1,6 @@
 /** Physical memory protection: 16 entries, checked when the TLB is filled (privileged spec, "Physical Memory Protection"). */
 import { Csr, Priv } from '../csr/numbers.js';
+import { H } from '../layout.js';
 import type { Slots } from '../state.js';
 import { Access } from '../../isa/emit.js';
 
@@ -28,28 +29,46 @@ function napot(s: Slots, i: number): [base: number, size: number] {
   return [v - (v % size), size];
 }
 
-/** Decoded entries, per Slots, rebuilt when any pmpcfg/pmpaddr word changes (checked by comparing raw words). */
-interface Decoded { raw: Int32Array; cfg: Uint8Array; base: Float64Array; end: Float64Array; active: number[] }
-const decodedBy = new WeakMap<Slots, Decoded>();
-const RAW_WORDS = 4 + 2 * PMP_ENTRIES;
+/**
+ * Decoded entries, per Slots, rebuilt when any pmpcfg/pmpaddr word changes: checked on every use by
+ * comparing the raw CSR words (a CSR write, a snapshot restore or a debugger may change them), which
+ * is a tight loop over the state memory, while decoding is not.
+ */
+/** The PMP entries as decoded from the CSRs (pmpEntries); valid until the next pmp CSR change. */
+export interface PmpEntries { raw: Int32Array; cfg: Uint8Array; base: Float64Array; end: Float64Array; active: number[] }
+const decodedBy = new WeakMap<Slots, PmpEntries>();
+/** pmpcfg0..3 (1 and 3 do not exist on RV64 and stay 0), then pmpaddr0..15: two i32 words each. */
+const CFG_WORDS = 2 * 4, ADDR_WORDS = 2 * PMP_ENTRIES;
+const RAW_WORDS = CFG_WORDS + ADDR_WORDS;
+const cfgWord = (s: Slots): number => (s.base + H.CSR + Csr.pmpcfg0 * 8) >> 2;
+const addrWord = (s: Slots): number => (s.base + H.CSR + Csr.pmpaddr0 * 8) >> 2;
+let lastSlots: Slots | undefined;
+let lastDecoded: PmpEntries | undefined;
 
-function rawWord(s: Slots, k: number): number {
-  if (k < 4) { const n = k < 2 ? Csr.pmpcfg0 : Csr.pmpcfg2; return k & 1 ? s.csrHi(n) : s.csrLo(n); }
-  const i = (k - 4) >> 1;
-  return k & 1 ? s.csrHi(Csr.pmpaddr0 + i) : s.csrLo(Csr.pmpaddr0 + i);
+function unchanged(s: Slots, raw: Int32Array): boolean {
+  const m = s.v.i32;
+  const c = cfgWord(s), a = addrWord(s);
+  for (let k = 0; k < CFG_WORDS; k++) if (m[c + k] !== raw[k]) return false;
+  for (let k = 0; k < ADDR_WORDS; k++) if (m[a + k] !== raw[CFG_WORDS + k]) return false;
+  return true;
 }
 
-function decoded(s: Slots): Decoded {
-  let d = decodedBy.get(s);
+/** The hart's PMP entries, decoded again only when a pmpcfg/pmpaddr word changed. */
+export function pmpEntries(s: Slots): PmpEntries {
+  let d = s === lastSlots ? lastDecoded : decodedBy.get(s);
   if (d) {
-    let same = true;
-    for (let k = 0; k < RAW_WORDS && same; k++) same = d.raw[k] === rawWord(s, k);
-    if (same) return d;
+    lastSlots = s;
+    lastDecoded = d;
+    if (unchanged(s, d.raw)) return d;
   } else {
     d = { raw: new Int32Array(RAW_WORDS), cfg: new Uint8Array(PMP_ENTRIES), base: new Float64Array(PMP_ENTRIES), end: new Float64Array(PMP_ENTRIES), active: [] };
     decodedBy.set(s, d);
+    lastSlots = s;
+    lastDecoded = d;
   }
-  for (let k = 0; k < RAW_WORDS; k++) d.raw[k] = rawWord(s, k);
+  const m = s.v.i32;
+  d.raw.set(m.subarray(cfgWord(s), cfgWord(s) + CFG_WORDS), 0);
+  d.raw.set(m.subarray(addrWord(s), addrWord(s) + ADDR_WORDS), CFG_WORDS);
   d.active = [];
   for (let i = 0; i < PMP_ENTRIES; i++) {
     const cfg = d.cfg[i] = pmpCfg(s, i);
@@ -63,11 +82,10 @@ function decoded(s: Slots): Decoded {
   return d;
 }
 
-/** Whether [paddr, paddr+size) may be accessed; M-mode is checked only against locked entries. */
-export function pmpAllows(s: Slots, paddr: number, size: number, access: Access, priv: Priv): boolean {
-  const d = decoded(s);
+/** Whether [paddr, paddr+size) may be accessed under `d` (pmpEntries); M-mode is checked only against locked entries. */
+export function pmpAllows(d: PmpEntries, paddr: number, size: number, access: Access, priv: Priv): boolean {
   for (const i of d.active) {
-    const base = d.base[i], end = d.end[i], cfg = d.cfg[i];
+    const base = d.base[i]!, end = d.end[i]!, cfg = d.cfg[i]!;
     if (!(base < paddr + size && paddr < end)) continue;
     if (!(base <= paddr && paddr + size <= end)) return false; // partially covered
     if (priv === Priv.M && !(cfg & 0x80)) return true;
