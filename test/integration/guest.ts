@@ -98,10 +98,18 @@ export class Guest {
     return lines.slice(echo + 1, end).join('\n');
   }
 
-  /** Asks the guest to power off and waits for it. */
-  async powerOff(): Promise<PowerOff> {
+  /** Asks the guest to power off and waits for it (a guest that does not is a failure with its console, not a hang). */
+  async powerOff(timeoutMs = 120_000): Promise<PowerOff> {
     this.vm.input(Buffer.from('poweroff\n'));
-    return this.end;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`No power-off ${timeoutMs} ms after typing poweroff; ${this.onTimeout?.() ?? ''}\nconsole tail:\n${this.text.slice(-2000)}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.end, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Resolves when the machine has stopped, however it stopped. */
