@@ -46,8 +46,8 @@ export interface VirtioInputOptions {
 export interface InputState {
   select: number;
   subsel: number;
-  /** Events not yet delivered, as [type, code, value] triples, flattened; updates are whole. */
-  pending: number[];
+  /** Updates not yet delivered, each its events as [type, code, value] triples, flattened. */
+  pending: number[][];
 }
 
 export class VirtioInput implements VirtioDevice {
@@ -126,7 +126,7 @@ export class VirtioInput implements VirtioDevice {
 
   close(): void { this.ctx = undefined; }
 
-  save(): InputState { return { select: this.select, subsel: this.subsel, pending: this.pending.flat() }; }
+  save(): InputState { return { select: this.select, subsel: this.subsel, pending: this.pending.map(u => [...u]) }; }
 
   restore(state: unknown): void {
     const s = (state ?? {}) as Partial<InputState>;
@@ -134,16 +134,10 @@ export class VirtioInput implements VirtioDevice {
     this.subsel = (s.subsel ?? 0) & 0xff;
     this.query();
     this.pending.length = this.pendingEvents = 0;
-    const flat = Array.isArray(s.pending) ? s.pending : [];
-    // Saved updates each end with EV_SYN; split them there again.
-    let start = 0;
-    for (let i = 0; i + 2 < flat.length; i += 3) {
-      if (flat[i] === Ev.SYN && flat[i + 1] === SYN_REPORT) {
-        const update = flat.slice(start, i + 3).map(x => Number(x) | 0);
-        this.pending.push(update);
-        this.pendingEvents += update.length / 3;
-        start = i + 3;
-      }
+    for (const u of Array.isArray(s.pending) ? s.pending : []) {
+      if (!Array.isArray(u) || u.length === 0 || u.length % 3) continue; // not an update this device saved
+      this.pending.push(u.map(x => Number(x) | 0));
+      this.pendingEvents += u.length / 3;
     }
   }
 
