@@ -3,53 +3,14 @@
 // e2fsprogs after the guest powers off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO } from './guest.js';
-
-const CLI = join(REPO, 'dist', 'src', 'cli', 'main.js');
+import { CLI, CliSession } from './cli-session.js';
 const tmp = mkdtempSync(join(tmpdir(), 'gasang-cli-drives-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** A `gasang run` process driven through its stdin: send a command, wait for its marker. */
-class Session {
-  out = '';
-  err = '';
-  readonly exited: Promise<number | null>;
-  private readonly child;
-
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, 'run', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdout.on('data', d => { this.out += d; });
-    this.child.stderr.on('data', d => { this.err += d; });
-    this.exited = new Promise(r => this.child.on('exit', code => r(code)));
-  }
-
-  async until(text: string, ms = 120_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!this.out.includes(text)) {
-      if (Date.now() > end) throw new Error(`Timed out waiting for ${text}; output tail:\n${this.out.slice(-1500)}\nstderr: ${this.err}`);
-      await new Promise(r => setTimeout(r, 50));
-    }
-  }
-
-  /** Runs `command`; resolves with what it printed before the marker. */
-  async run(command: string, ms?: number): Promise<string> {
-    const tag = `DONE-${Math.random().toString(36).slice(2, 8)}`;
-    const from = this.out.length;
-    // The bare echo ends a last line without a newline (sysfs serial), so the marker starts a line.
-    this.child.stdin.write(`${command}; echo; echo ${tag.slice(0, 5)}""${tag.slice(5)}\n`);
-    await this.until(`\n${tag}`, ms);
-    const text = this.out.slice(from);
-    return text.slice(0, text.indexOf(`\n${tag}`));
-  }
-
-  send(s: string): void { this.child.stdin.write(s); }
-  kill(): void { this.child.kill(); }
-}
 
 for (const [args, message] of [
   [['--drive', 'file=/no/such.img'], /^gasang: --drive: \/no\/such.img: No such file\n$/],
@@ -77,13 +38,13 @@ test('gasang run --drive qcow2 --volume linear --drive throttled: guest I/O land
   for (const f of [m0, m1]) execFileSync('qemu-img', ['create', '-q', '-f', 'raw', f, '4M']);
   execFileSync('qemu-img', ['create', '-q', '-f', 'raw', slow, '4M']);
 
-  const s = new Session([
+  const s = new CliSession([
     '--drive', `file=${qcow},format=qcow2`,
     '--volume', `mode=linear,files=${m0}:${m1}`,
     '--drive', `file=${slow},bps=512K,serial=slow-disk`,
   ]);
   t.after(() => s.kill());
-  await s.until('GASANG-READY');
+  await s.waitFor('GASANG-READY');
   await s.run('stty cols 1000');
 
   assert.match(await s.run('cat /sys/block/vdc/serial'), /slow-disk/);
@@ -103,7 +64,7 @@ test('gasang run --drive qcow2 --volume linear --drive throttled: guest I/O land
   assert.ok(secs >= 1.6, `throttled read took ${secs} s`);
 
   s.send('poweroff\n');
-  assert.equal(await s.exited, 0);
+  assert.equal((await s.exited).code, 0);
   assert.doesNotMatch(s.err, /gasang:/, 'no errors reported');
 
   // Host side: qemu-img finds the qcow2 image consistent, and the guest's file is in it.

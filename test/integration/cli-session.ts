@@ -5,6 +5,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './guest.js';
+import { ShellCommand, withoutFinalNewline, type ShellResult } from './shell-command.js';
 
 export const CLI = join(REPO, 'dist', 'src', 'cli', 'main.js');
 
@@ -59,19 +60,19 @@ export class CliSession {
     return this.until(out => out.includes(text), ms, JSON.stringify(text));
   }
 
-  /** Runs `command` in the guest shell; resolves with what it printed before the end marker. */
+  /** Runs `command` in the guest shell; resolves with what it printed (shell-command.ts), without the final newline. */
   async run(command: string, ms = 60_000): Promise<string> {
-    const tag = `DONE-${Math.random().toString(36).slice(2, 8)}`;
+    return withoutFinalNewline((await this.exec(command, ms)).output);
+  }
+
+  /** Runs `command` in the guest shell; resolves with its exact output and exit status. */
+  async exec(command: string, ms = 60_000): Promise<ShellResult> {
+    const cmd = new ShellCommand(command);
     const from = this.out.length;
-    // The marker is split in the typed line so that its echo does not match; the bare echo ends a
-    // last line without a newline, so the marker starts a line.
-    this.child.stdin.write(`${command}; echo; echo ${tag.slice(0, 5)}""${tag.slice(5)}\n`);
-    await this.until(out => out.indexOf(`\n${tag}`, from) >= 0, ms, `the end of: ${command}`);
-    const text = this.out.slice(from);
-    const body = text.slice(0, text.indexOf(`\n${tag}`));
-    // Drop the echoed command line (the tty may echo it before the shell does: take the last).
-    const echo = body.lastIndexOf(`${tag.slice(0, 5)}""${tag.slice(5)}`);
-    return echo >= 0 ? body.slice(body.indexOf('\n', echo) + 1) : body;
+    this.child.stdin.write(cmd.typed);
+    let result: ShellResult | undefined;
+    await this.until(out => (result = cmd.parse(out, from)) !== undefined, ms, `the end of: ${command}`);
+    return result!;
   }
 
   send(text: string): void { this.child.stdin.write(text); }

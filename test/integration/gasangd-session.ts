@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../../src/api/client.js';
 import type { WsConnection } from '../../src/api/websocket.js';
 import { REPO } from './guest.js';
+import { ShellCommand, withoutFinalNewline, type ShellResult } from './shell-command.js';
 
 export const GASANGD = join(REPO, 'dist', 'src', 'cli', 'gasangd.js');
 
@@ -82,14 +83,23 @@ export class ConsoleSession {
     });
   }
 
-  /** Types `command` and returns its output (up to a marker the typed line cannot match). */
+  /** Types `command` and returns what it printed (shell-command.ts), without the final newline. */
   async run(command: string, ms = 60_000): Promise<string> {
-    const tag = `DONE-${Math.random().toString(36).slice(2, 8)}`;
+    return withoutFinalNewline((await this.exec(command, ms)).output);
+  }
+
+  /** Types `command` and returns its exact output and exit status. */
+  exec(command: string, ms = 60_000): Promise<ShellResult> {
+    const cmd = new ShellCommand(command);
     const from = this.text.length;
-    this.ws.send(`${command}; echo; echo ${tag.slice(0, 5)}""${tag.slice(5)}\n`);
-    const out = await this.waitFor(new RegExp(`\n${tag}`), ms, from);
-    const body = out.slice(0, out.search(new RegExp(`\n${tag}`)));
-    const echo = body.lastIndexOf(`${tag.slice(0, 5)}""${tag.slice(5)}`);
-    return (echo >= 0 ? body.slice(body.indexOf('\n', echo) + 1) : body).replace(/\r/g, '');
+    this.ws.send(cmd.typed);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Timed out waiting for the end of: ${command}; console tail:\n${this.text.slice(-1500)}`)), ms);
+      const check = (): void => {
+        const r = cmd.parse(this.text, from);
+        if (r) { clearTimeout(timer); resolve(r); } else this.waiters.push(check);
+      };
+      check();
+    });
   }
 }

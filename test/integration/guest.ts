@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { VirtMachine, type PowerOff, type VirtDrive, type VirtSpec } from '../../src/machine/virt.js';
 import { openDisk, type DiskFormat } from '../../src/storage/open.js';
 import { IoThrottle, type ThrottleLimits } from '../../src/storage/throttle.js';
+import { ShellCommand, withoutFinalNewline, type ShellResult } from './shell-command.js';
 
 export const REPO = join(import.meta.dirname, '..', '..', '..');
 export const FW_JUMP = join(REPO, 'guest', 'default', 'fw_jump.bin');
@@ -41,6 +42,8 @@ export class Guest {
   /** Extra text for timeout messages (e.g. device state). */
   onTimeout: (() => string) | undefined;
   private waiters: { pattern: string | RegExp; from: number; resolve: (s: string) => void }[] = [];
+  /** Commands waiting for their end marker: each returns true once it has its result. */
+  private commands: (() => boolean)[] = [];
   private end: Promise<PowerOff>;
 
   private constructor(readonly vm: VirtMachine) {
@@ -66,6 +69,7 @@ export class Guest {
 
   private onOutput(s: string): void {
     this.text += s;
+    if (this.commands.length) this.commands = this.commands.filter(c => !c());
     this.waiters = this.waiters.filter(w => {
       const rest = this.text.slice(w.from);
       const m = typeof w.pattern === 'string' ? rest.includes(w.pattern) : w.pattern.test(rest);
@@ -84,18 +88,25 @@ export class Guest {
     });
   }
 
-  /** Types `command` and returns what it printed, up to a unique end marker. */
+  /** Types `command` and returns what it printed (shell-command.ts), without the final newline. */
   async run(command: string, timeoutMs = 60_000): Promise<string> {
-    const tag = `END-${Math.random().toString(36).slice(2, 8)}`;
+    return withoutFinalNewline((await this.exec(command, timeoutMs)).output);
+  }
+
+  /** Types `command` and returns its exact output and exit status. */
+  async exec(command: string, timeoutMs = 60_000): Promise<ShellResult> {
+    const cmd = new ShellCommand(command);
     const from = this.text.length;
-    this.vm.input(Buffer.from(`${command}; echo ${tag.slice(0, 4)}""${tag.slice(4)}\n`));
-    const out = await this.waitFor(new RegExp(`^${tag}\\r?$`, 'm'), timeoutMs, from);
-    const lines = out.split(/\r?\n/);
-    const end = lines.findIndex(l => l === tag);
-    // Output starts after the last echo of the command line (the tty may echo it before the shell does).
-    let echo = end - 1;
-    while (echo >= 0 && !lines[echo].includes(`${tag.slice(0, 4)}""${tag.slice(4)}`)) echo--;
-    return lines.slice(echo + 1, end).join('\n');
+    this.vm.input(Buffer.from(cmd.typed));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Timed out waiting for the end of: ${command}; ${this.onTimeout?.() ?? ''}\nconsole tail:\n${this.text.slice(-2000)}`)), timeoutMs);
+      const check = (): boolean => {
+        const r = cmd.parse(this.text, from);
+        if (r) { clearTimeout(timer); resolve(r); }
+        return r !== undefined;
+      };
+      if (!check()) this.commands.push(check);
+    });
   }
 
   /** Asks the guest to power off and waits for it (a guest that does not is a failure with its console, not a hang). */
