@@ -3,6 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { ShellCommand } from '../test/integration/shell-command.js';
 
 export interface Stats { median: number; min: number; max: number }
 
@@ -209,18 +210,19 @@ export class ConsoleProcess {
     });
   }
 
-  /** Types `command` at the shell and waits for it to finish; fails on timeout, never on a non-zero status. */
+  /** Types `command` at the shell and waits for it to finish (test/integration/shell-command.ts); fails on timeout, never on a non-zero status. */
   async run(command: string, timeoutMs: number): Promise<CommandResult> {
-    const tag = `DONE-${Math.random().toString(36).slice(2, 10)}`;
+    const cmd = new ShellCommand(command);
     const from = this.lines.length;
     const sentAt = performance.now();
-    // The tag is split by "" in the typed text so that the terminal's echo of the command never matches.
-    this.child.stdin!.write(`${command}; echo ${tag.slice(0, 5)}""${tag.slice(5)}-$?\n`);
-    const end = await this.waitForLine(new RegExp(`^${tag}-(\\d+)$`), timeoutMs, from);
-    const status = Number(this.lines[end].text.slice(tag.length + 1));
+    this.child.stdin!.write(cmd.typed);
+    const end = await this.waitForLine(new RegExp(`^${cmd.endMark}\\d+$`), timeoutMs, from);
+    const status = Number(this.lines[end].text.slice(cmd.endMark.length));
     let first = from;
-    for (let i = end - 1; i >= from; i--) if (this.lines[i].text.includes(`${tag.slice(0, 5)}""`)) { first = i + 1; break; }
-    return { lines: this.lines.slice(first, end), status, sentAt };
+    for (let i = end - 1; i >= from; i--) if (this.lines[i].text.endsWith(cmd.begin)) { first = i + 1; break; }
+    // printf's leading newline ended the last output line, or made an empty one after a final newline.
+    const last = end > first && this.lines[end - 1].text === '' ? end - 1 : end;
+    return { lines: this.lines.slice(first, last), status, sentAt };
   }
 
   /** Ends the emulator: Ctrl-A x on its console (gasang and QEMU's -nographic both quit on it), then SIGTERM after 5 s and SIGKILL after 10 s. */
@@ -332,16 +334,12 @@ export function emulatorCommand(e: Emulator, b: Boot): { cmd: string; args: stri
   };
 }
 
-/**
- * Boots `b` on `e` and waits for the guest's GASANG-READY line, then widens the console (busybox's
- * line editor wraps typed commands at 80 columns otherwise). The caller stops the process.
- */
+/** Boots `b` on `e` and waits for the guest's GASANG-READY line. The caller stops the process. */
 export async function bootToShell(e: Emulator, b: Boot, cwd: string, timeoutMs: number): Promise<ConsoleProcess> {
   const { cmd, args } = emulatorCommand(e, b);
   const p = new ConsoleProcess(cmd === 'node' ? process.execPath : cmd, args, { cwd });
   try {
     await p.waitForLine(/^GASANG-READY$/, timeoutMs);
-    await p.run('stty cols 1000', 60_000);
   } catch (err) {
     await p.stop();
     throw err;

@@ -99,6 +99,10 @@ trap 'sync; halt -f' USR1
 [ $power = 1 ] && . /usr/lib/gasang/power-button.sh && power_button &
 
 guest=$(cat /etc/gasang-guest 2>/dev/null)
+# From here on only warnings and worse reach the console, as Debian sets it for userspace
+# (procps' /etc/sysctl.d/10-console-messages.conf): a late notice such as "random: crng init
+# done" would otherwise land in the middle of a command's output on the shared serial line.
+echo 4 4 1 7 > /proc/sys/kernel/printk
 echo
 echo "gasang ${guest:+$guest }guest ($(uname -sr), $(grep -c ^processor /proc/cpuinfo) cpu) - type poweroff to quit"
 echo GASANG-READY

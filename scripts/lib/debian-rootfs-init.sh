@@ -21,6 +21,10 @@ mountpoint -q /run || $BB mount -t tmpfs -o mode=0755 tmpfs /run
 $BB hostname -F /etc/hostname 2>/dev/null || $BB hostname gasang
 $BB ifconfig lo 127.0.0.1 up 2>/dev/null
 
+# From here on only warnings and worse reach the console, as Debian sets it for userspace
+# (procps' /etc/sysctl.d/10-console-messages.conf): a late notice such as "random: crng init
+# done" would otherwise land in the middle of a command's output on the shared serial line.
+echo 4 4 1 7 > /proc/sys/kernel/printk
 echo
 echo "gasang debian-rootfs guest (Debian $(cat /etc/debian_version), $($BB uname -sr), $($BB grep -c ^processor /proc/cpuinfo) cpu) - type poweroff to quit"
 echo GASANG-READY

@@ -15,6 +15,9 @@ async function sessionChecks(g: Guest, kernelRelease: RegExp): Promise<void> {
   await g.run('echo "written by the guest" > /tmp/probe.txt');
   assert.equal((await g.run('cat /tmp/probe.txt')).trim(), 'written by the guest');
   assert.match(await g.run('mount'), /tmpfs on \/tmp/);
+  // Kernel notices after boot stay off the console, so they cannot land in a command's output.
+  assert.equal(await g.run('cat /proc/sys/kernel/printk'), '4\t4\t1\t7');
+  assert.equal(await g.run('echo "<5>a notice from the guest" > /dev/kmsg; dmesg | grep -c "a notice from the guest"'), '1');
   const end = await g.powerOff();
   assert.deepEqual(end, { kind: 'poweroff', code: 0 });
 }

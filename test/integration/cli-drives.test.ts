@@ -45,7 +45,6 @@ test('gasang run --drive qcow2 --volume linear --drive throttled: guest I/O land
   ]);
   t.after(() => s.kill());
   await s.waitFor('GASANG-READY');
-  await s.run('stty cols 1000');
 
   assert.match(await s.run('cat /sys/block/vdc/serial'), /slow-disk/);
   assert.match(await s.run('cat /sys/block/vdb/size'), /^\s*16384\s*$/m, 'the volume is 8 MiB');

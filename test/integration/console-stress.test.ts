@@ -1,6 +1,6 @@
 // Console stress (console-stress.ts): commands of varied lengths typed into real guests through
 // each way a user reaches the serial console — in-process, `gasang run`, gasangd's WebSocket — with
-// every output and exit status checked exactly. The long run: console-stress-run.ts.
+// every output and exit status checked exactly. The long run: scripts/console-stress.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -73,7 +73,11 @@ export async function stressConsole(shell: Shell, count: number, seed = 1, typeA
   const check = (c: Case, r: ShellResult, i: number): void => {
     const want = c.output;
     if (r.output !== want || r.status !== c.status) {
-      lost.push(`#${i} ${JSON.stringify(c.command.slice(0, 80))}: got ${JSON.stringify(r.output.slice(0, 200))} status ${r.status}, want ${JSON.stringify(want.slice(0, 200))} status ${c.status}`);
+      let at = 0;
+      while (at < want.length && r.output[at] === want[at]) at++;
+      const near = (s: string): string => JSON.stringify(s.slice(Math.max(0, at - 40), at + 160));
+      lost.push(`#${i} ${JSON.stringify(c.command.slice(0, 80))}: status ${r.status} (want ${c.status}), ${r.output.length} bytes (want ${want.length}), `
+        + `first difference at ${at}: got ${near(r.output)}, want ${near(want)}`);
     }
   };
   for (let i = 0; i < count; i++) {

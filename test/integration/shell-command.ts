@@ -21,8 +21,10 @@ export interface ShellResult {
 export class ShellCommand {
   /** The line to type, newline included. */
   readonly typed: string;
-  private readonly begin: string;
-  private readonly endMark: string;
+  /** The line the shell prints before the output. */
+  readonly begin: string;
+  /** How the shell's last line starts (the exit status follows). */
+  readonly endMark: string;
 
   constructor(readonly command: string) {
     const tag = Math.random().toString(36).slice(2, 10).padEnd(8, '0');

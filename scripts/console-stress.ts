@@ -1,6 +1,6 @@
 /**
  * The long console stress run (the CI test runs a short one):
- *   node dist/test/integration/console-stress-run.js [--commands N] [--seed S] [--via guest|cli|gasangd]
+ *   node dist/scripts/console-stress.js [--commands N] [--seed S] [--via guest|cli|gasangd]
  *        [--kernel bundled|debian] [--cpus N]
  * GASANG_JIT_THRESHOLD=1 forces the JIT. Prints every lost command and a summary; exit status 1 if any was lost.
  */
@@ -8,10 +8,10 @@ import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUNDLED, DEBIAN, Guest, READY } from './guest.js';
-import { CliSession } from './cli-session.js';
-import { stressConsole, type Shell } from './console-stress.js';
-import { consoleOfDaemonVm } from './console-stress-daemon.js';
+import { BUNDLED, DEBIAN, Guest, READY } from '../test/integration/guest.js';
+import { CliSession } from '../test/integration/cli-session.js';
+import { stressConsole, type Shell } from '../test/integration/console-stress.js';
+import { consoleOfDaemonVm } from '../test/integration/console-stress-daemon.js';
 
 const { values } = parseArgs({ options: {
   commands: { type: 'string', default: '2000' }, seed: { type: 'string', default: '1' },
