@@ -4,6 +4,7 @@
 # (the bundled default guest). Contract that tests rely on:
 #   - prints the line GASANG-READY on the console once the system is up,
 #   - then runs an interactive shell on the console (with job control),
+#   - brings each NIC up with DHCP (guest/udhcpc.script),
 #   - powers the machine off (poweroff -f) when that shell exits,
 #   - and cleanly (sync first) when the host presses the power button (gasang.power=1, below).
 # Kernel command line parameters it acts on (without them it does only the above):
@@ -89,6 +90,12 @@ fi
 
 hostname -F /etc/hostname 2>/dev/null || hostname gasang
 ifconfig lo 127.0.0.1 up 2>/dev/null
+# Each NIC gets its address by DHCP, as on a QEMU or libvirt network: udhcpc waits for the first
+# lease (milliseconds on gasang's NAT), then renews it in the background; without an answer in 3 s it
+# goes on trying in the background.
+for nic in /sys/class/net/eth*; do
+  [ -e "$nic" ] && ifconfig "${nic##*/}" up && udhcpc -i "${nic##*/}" -t 3 -T 1 -b
+done
 
 # busybox poweroff/reboot/halt (without -f) signal PID 1: act on those signals. The shell
 # runs in the background so that `wait` can be interrupted by them.

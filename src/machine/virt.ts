@@ -4,7 +4,7 @@
  * (interleaved), sleeping while every hart waits in WFI.
  *
  * Virtio devices take the slots in this order: drives (the first is /dev/vda), consoles,
- * the entropy device, then any further devices. They serve requests synchronously when the guest
+ * the entropy device, network cards, then any further devices. They serve requests synchronously when the guest
  * kicks a queue; work that completes later (throttled disk I/O, console input) raises the
  * device's interrupt line, which also wakes the loop if every hart sleeps.
  */
@@ -27,6 +27,8 @@ import { VirtioMmio } from '../devices/virtio/mmio.js';
 import { VirtioBlk, type BlkThrottle } from '../devices/virtio/blk/device.js';
 import { VirtioConsole } from '../devices/virtio/console/device.js';
 import { VirtioRng } from '../devices/virtio/rng/device.js';
+import { VirtioNet } from '../devices/virtio/net/device.js';
+import type { NetBackend } from '../devices/virtio/net/backend.js';
 import { PowerButton, withPowerBootarg } from './power-button.js';
 
 export interface VirtSpec {
@@ -42,6 +44,8 @@ export interface VirtSpec {
   consoles?: number;
   /** A virtio-rng entropy device (the guest's /dev/hwrng). */
   rng?: boolean;
+  /** Network cards, in order: eth0 first. */
+  nics?: VirtNic[];
   /** Further virtio devices (e.g. 9P shares), on the slots after the others. */
   devices?: VirtioDevice[];
   /** false: interpreter only. Default: the CPU's default (JIT on). */
@@ -56,6 +60,12 @@ export interface VirtDrive {
   throttle?: BlkThrottle;
   /** GET_ID answer, at most 20 bytes (default "gasang-vdX"). */
   serial?: string;
+}
+
+/** A virtio-net card and the network behind it; the machine closes the backend when the run ends. */
+export interface VirtNic {
+  mac: Uint8Array;
+  backend: NetBackend;
 }
 
 export interface VirtIo {
@@ -97,6 +107,7 @@ export class VirtMachine {
   /** virtio-mmio transports by slot (slot i at virtioBase(i), PLIC source virtioIrq(i)). */
   readonly virtio: VirtioMmio[] = [];
   readonly drives: VirtioBlk[] = [];
+  readonly nics: VirtioNet[] = [];
   readonly consoles: VirtioConsole[] = [];
   readonly powerButton: PowerButton | undefined;
   /** The device tree the guest booted with. */
@@ -142,6 +153,11 @@ export class VirtMachine {
     }
     if (this.powerButton) devices.push(this.powerButton.device);
     if (spec.rng) devices.push(new VirtioRng());
+    for (const nic of spec.nics ?? []) {
+      const net = new VirtioNet({ mac: nic.mac, backend: nic.backend });
+      this.nics.push(net);
+      devices.push(net);
+    }
     devices.push(...(spec.devices ?? []));
     if (devices.length > Map.VIRTIO_COUNT) {
       throw new GasangError('virt-slots', `${devices.length} virtio devices; the board has ${Map.VIRTIO_COUNT} slots`);
