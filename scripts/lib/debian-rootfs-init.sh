@@ -33,7 +33,7 @@ cd /root
 # Leaves the disk clean: written data reaches it, and / is read-only when the machine stops.
 stop() {
   $BB sync
-  $BB mount -o remount,ro / 2>/dev/null
+  $BB mount -o remount,ro / 2>/dev/null && echo "gasang: / is read-only"
   $BB "$1" -f
 }
 trap 'stop poweroff' USR2
