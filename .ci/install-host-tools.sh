@@ -3,7 +3,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(qemu-system-misc qemu-user-static qemu-utils opensbi
-      gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu linux-source-6.1
+      gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross linux-source-6.1
       bc flex bison cpio xz-utils make gcc libc6-dev libelf-dev libssl-dev
       device-tree-compiler debian-archive-keyring debootstrap e2fsprogs
       chromium)  # chromium: the web page test (test/integration/web.test.ts, driven by playwright-core)

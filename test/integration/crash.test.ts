@@ -84,10 +84,13 @@ test(`kill -9 of gasang run at random moments (${KILLS} boots): the qcow2 image 
     `unacknowledged records found written: ${unackedPresent}; leaked clusters reported by qemu-img (harmless): ${leaks}`);
 });
 
-/** Highest n of the unbroken `ACK 0`, `ACK 1`, … lines in the console output (-1: none). */
+/**
+ * Highest n of the unbroken `ACK 0`, `ACK 1`, … lines in the console output (-1: none). Only
+ * complete lines count: output arrives in chunks, and one that ends in "ACK 3" may be "ACK 30".
+ */
 function ackedIn(out: string): number {
   let n = -1;
-  for (const m of out.matchAll(/^ACK (\d+)\r?$/gm)) {
+  for (const m of out.matchAll(/^ACK (\d+)\r?\n/gm)) {
     if (Number(m[1]) !== n + 1) throw new Error(`ACK ${m[1]} after ACK ${n}`);
     n++;
   }
