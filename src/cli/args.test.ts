@@ -29,6 +29,7 @@ test('no arguments: the defaults', () => {
     cpus: 1,
     drives: [],
     shares: [],
+    nics: [],
     rng: true,
     jit: true,
     stats: false,
@@ -49,7 +50,7 @@ test('every option, as separate values and with =', () => {
     ['--kernel', 'k', '--initrd=i', '--append', 'console=ttyS0 init=/bin/sh', '--firmware=f', '--memory', '512', '--cpus=4'],
     defaults,
   );
-  assert.deepEqual(o, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], rng: true, jit: true, stats: false, help: false });
+  assert.deepEqual(o, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], nics: [], rng: true, jit: true, stats: false, help: false });
   assert.equal(parseRunArgs(['--append='], defaults).append, '', 'an empty command line is allowed');
   assert.equal(parseRunArgs(['--append=a=b c=d'], defaults).append, 'a=b c=d', 'only the first = splits');
 });
@@ -113,6 +114,20 @@ test('--share and --rng/--no-rng', () => {
   assert.match(RUN_USAGE, /separated by ':'/);
 });
 
+test('--nic tap and none: each NIC gets the next default MAC unless given one', () => {
+  const o = parseRunArgs(['--nic', 'tap', '--nic=none', '--nic', 'tap,ifname=tap7,mac=02:00:00:00:00:2a'], defaults);
+  assert.deepEqual(o.nics.map(n => ({ ...n, mac: Array.from(n.mac) })), [
+    { kind: 'tap', mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56] },
+    { kind: 'tap', ifname: 'tap7', mac: [2, 0, 0, 0, 0, 0x2a] },
+  ]);
+  assert.deepEqual(parseRunArgs(['--nic', 'none'], defaults).nics, []);
+  rejects(['--nic', 'vde'], '--nic "vde": the NIC type is tap or none');
+  rejects(['--nic', 'tap,ifname='], /^--nic: ifname=: a device name of 1 to 15 characters/);
+  rejects(['--nic', 'tap,mac=01:00:5e:00:00:01'], '--nic mac: 01:00:5e:00:00:01 is a multicast address; a NIC needs a unicast one');
+  rejects(['--nic', 'tap,mac=zz'], '--nic mac: "zz" is not a MAC address (like 52:54:00:12:34:56)');
+  rejects(['--nic', 'tap,speed=10'], '--nic: unknown key "speed" for a tap NIC (keys: ifname, mac)');
+});
+
 test('bad drive, volume and share values are one-line InputErrors', () => {
   rejects(['--drive', 'format=raw'], '--drive needs file=PATH');
   rejects(['--drive', 'file='], '--drive needs file=PATH');
@@ -136,6 +151,6 @@ test('bad drive, volume and share values are one-line InputErrors', () => {
   rejects(['--share', 'host=/x,tag=a b'], '--share: tag must be 1 to 255 bytes without spaces or commas');
   rejects(['--drive'], '--drive needs a value');
   const many = Array.from({ length: 8 }, (_, i) => `--drive=file=d${i}`);
-  rejects(many, '9 virtio devices (drives, shares, the entropy device): the board has 8 slots');
+  rejects(many, '9 virtio devices (drives, shares, NICs, the entropy device): the board has 8 slots');
   assert.equal(parseRunArgs([...many, '--no-rng'], defaults).drives.length, 8);
 });

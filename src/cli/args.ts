@@ -3,10 +3,12 @@
  * prints as is (exit status 2).
  */
 import { InputError } from '../util/errors.js';
+import { splitOptions } from '../util/split-options.js';
 import { MAX_HARTS, RAM_OFFSET } from '../cpu/layout.js';
 import { VIRTIO_COUNT } from '../machine/memory-map.js';
 import type { ThrottleLimits } from '../storage/throttle.js';
 import type { AttachDrive, AttachFile, AttachShare, AttachVolume } from '../vm/attach.js';
+import { parseNic, type NicSpec } from '../net/nic.js';
 
 export const DEFAULT_MEMORY_MIB = 256;
 export const DEFAULT_CPUS = 1;
@@ -40,6 +42,8 @@ export interface RunOptions {
   /** Disks in command-line order (--drive and --volume): the first is /dev/vda. */
   drives: DriveOption[];
   shares: ShareOption[];
+  /** Network cards in command-line order (--nic): the first is eth0. */
+  nics: NicSpec[];
   /** virtio-rng entropy device (--no-rng turns it off). */
   rng: boolean;
   /** Translate hot guest code to WebAssembly (--jit on|off, default on). */
@@ -71,6 +75,10 @@ Options:
   --share host=DIR,tag=TAG[,readonly=on|off]
                       a host directory for the guest to mount with
                       mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt
+  --nic tap[,ifname=NAME][,mac=52:54:00:12:34:56]
+                      a virtio network card on a host TAP device (repeatable; the first is
+                      eth0): attaches NAME, or creates it (root or CAP_NET_ADMIN); the guest's
+                      init configures it by DHCP. --nic none: no network card (the default)
   --no-rng            no virtio-rng entropy device (default: one, the guest's /dev/hwrng)
   --jit on|off        translate hot guest code to WebAssembly (default: on; the environment
                       variable GASANG_JIT_THRESHOLD=N sets how many visits make code hot)
@@ -79,10 +87,10 @@ Options:
 
 Options take their value as the next argument or after '=' (--memory=512).
 In key=value lists a comma inside a value is written twice (file=a,,b.img names "a,b.img").
-At most ${VIRTIO_COUNT} virtio devices (drives, shares and the entropy device) in all.
+At most ${VIRTIO_COUNT} virtio devices (drives, shares, NICs and the entropy device) in all.
 On the console, Ctrl-A x quits, Ctrl-A h lists the other keys.`;
 
-type Key = 'kernel' | 'initrd' | 'append' | 'firmware' | 'memory' | 'cpus' | 'drive' | 'volume' | 'share' | 'jit';
+type Key = 'kernel' | 'initrd' | 'append' | 'firmware' | 'memory' | 'cpus' | 'drive' | 'volume' | 'share' | 'nic' | 'jit';
 
 const VALUE_FLAGS: Record<string, Key> = {
   '--kernel': 'kernel',
@@ -103,6 +111,8 @@ const VALUE_FLAGS: Record<string, Key> = {
   '-drive': 'drive',
   '--volume': 'volume',
   '--share': 'share',
+  '--nic': 'nic',
+  '-nic': 'nic',
   '--jit': 'jit',
 };
 
@@ -119,6 +129,7 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     cpus: DEFAULT_CPUS,
     drives: [],
     shares: [],
+    nics: [],
     rng: true,
     jit: true,
     stats: false,
@@ -181,15 +192,20 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
       case 'share':
         opts.shares.push(parseShare(flag, value));
         break;
+      case 'nic': {
+        const nic = parseNic(flag, value, opts.nics.length);
+        if (nic) opts.nics.push(nic);
+        break;
+      }
       case 'jit':
         if (value !== 'on' && value !== 'off') throw bad(`${flag} ${JSON.stringify(value)}: must be on or off`);
         opts.jit = value === 'on';
         break;
     }
   }
-  const devices = opts.drives.length + opts.shares.length + (opts.rng ? 1 : 0);
+  const devices = opts.drives.length + opts.shares.length + opts.nics.length + (opts.rng ? 1 : 0);
   if (devices > VIRTIO_COUNT) {
-    throw bad(`${devices} virtio devices (drives, shares${opts.rng ? ', the entropy device' : ''}): the board has ${VIRTIO_COUNT} slots`);
+    throw bad(`${devices} virtio devices (drives, shares, NICs${opts.rng ? ', the entropy device' : ''}): the board has ${VIRTIO_COUNT} slots`);
   }
   return opts;
 }
@@ -216,18 +232,8 @@ function parseCpus(flag: string, value: string): number {
  * must be in `allowed`, once each.
  */
 function keyValues(flag: string, value: string, allowed: readonly string[]): Map<string, string> {
-  const items: string[] = [];
-  let cur = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c !== ',') { cur += c; continue; }
-    if (value[i + 1] === ',') { cur += ','; i++; continue; }
-    items.push(cur);
-    cur = '';
-  }
-  items.push(cur);
   const out = new Map<string, string>();
-  for (const item of items) {
+  for (const item of splitOptions(value)) {
     const eq = item.indexOf('=');
     if (eq <= 0) throw bad(`${flag} ${JSON.stringify(item)}: expected key=value (keys: ${allowed.join(', ')})`);
     const key = item.slice(0, eq);

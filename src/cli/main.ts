@@ -3,7 +3,8 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { GasangError, InputError } from '../util/errors.js';
-import { VirtMachine, type VirtDrive } from '../machine/virt.js';
+import { VirtMachine, type VirtDrive, type VirtNic } from '../machine/virt.js';
+import { openNic } from '../net/nic.js';
 import { StorageError } from '../storage/block.js';
 import { ShareError } from '../devices/virtio/9p/host-root.js';
 import { openDrives, openShares, type AttachContext } from '../vm/attach.js';
@@ -47,19 +48,22 @@ async function run(argv: string[]): Promise<number> {
   if (opts.help) { process.stdout.write(RUN_USAGE); return 0; }
   const shares = openShares(opts.shares, ATTACH);
   let drives: VirtDrive[] = [];
+  const nics: VirtNic[] = [];
   let vm: VirtMachine;
   try {
     drives = openDrives(opts.drives, ATTACH);
+    for (const nic of opts.nics) nics.push({ mac: nic.mac, backend: openNic('--nic', nic, report) });
     vm = await VirtMachine.create(
       {
         memoryMiB: opts.memoryMiB, cpus: opts.cpus, firmware: opts.firmware, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
-        drives, rng: opts.rng, devices: shares, jit: opts.jit,
+        drives, nics, rng: opts.rng, devices: shares, jit: opts.jit,
       },
       { output: bytes => process.stdout.write(bytes), log: report },
     );
   } catch (err) {
     for (const d of drives) d.disk.close();
     for (const s of shares) s.close();
+    for (const n of nics) n.backend.close();
     throw err;
   }
   for (const w of vm.warnings) process.stderr.write(`gasang: warning: ${w}\n`);

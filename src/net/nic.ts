@@ -1,0 +1,43 @@
+/**
+ * A NIC as users declare it (`--nic tap,ifname=tap0`, the VM spec's `nics`) and the backend it
+ * opens. One parser for every interface, so the CLI and the daemon refuse the same mistakes with
+ * the same words.
+ */
+import { InputError } from '../util/errors.js';
+import { splitOptions } from '../util/split-options.js';
+import type { NetBackend } from '../devices/virtio/net/backend.js';
+import { defaultMac, parseMac } from './mac.js';
+import { TapBackend } from './tap/tap.js';
+
+export interface TapNic { kind: 'tap'; mac: Uint8Array; ifname?: string }
+export type NicSpec = TapNic;
+
+const bad = (message: string): InputError => new InputError('bad-nic', message);
+
+/** Parses one --nic value; undefined for `none`. `index` is the NIC's position (its default MAC). */
+export function parseNic(flag: string, value: string, index: number): NicSpec | undefined {
+  const [kind, ...rest] = splitOptions(value);
+  if (kind === 'none' && rest.length === 0) return undefined;
+  if (kind !== 'tap') throw bad(`${flag} ${JSON.stringify(value)}: the NIC type is tap or none`);
+  const nic: TapNic = { kind: 'tap', mac: defaultMac(index) };
+  for (const item of rest) {
+    const eq = item.indexOf('=');
+    const key = eq > 0 ? item.slice(0, eq) : item;
+    const v = eq > 0 ? item.slice(eq + 1) : '';
+    if (key === 'mac') nic.mac = parseMac(`${flag} mac`, v);
+    else if (key === 'ifname') {
+      if (v === '' || Buffer.byteLength(v) > 15 || /[\s/:]/.test(v)) throw bad(`${flag}: ifname=${v}: a device name of 1 to 15 characters, no spaces, '/' or ':'`);
+      nic.ifname = v;
+    } else throw bad(`${flag}: unknown key ${JSON.stringify(key)} for a tap NIC (keys: ifname, mac)`);
+  }
+  return nic;
+}
+
+/** Opens the NIC's backend; errors the user can act on are InputErrors naming the flag. */
+export function openNic(flag: string, nic: NicSpec, log: (line: string) => void): NetBackend {
+  try {
+    return TapBackend.open({ ifname: nic.ifname, log });
+  } catch (err) {
+    throw new InputError('bad-nic', `${flag}: ${(err as Error).message}`, { cause: err });
+  }
+}
