@@ -109,7 +109,7 @@ describe('the server against docs/openapi.json', () => {
     assert.equal(spec.cpuShares!.maximum, MAX_CPU_SHARES);
     assert.equal(spec.cpuLimit!.maximum, 100 * MAX_HARTS);
     assert.equal(spec.append!.maxLength, MAX_APPEND_BYTES);
-    for (const k of ['drives', 'volumes', 'shares']) assert.equal(spec[k]!.maxItems, MAX_DEVICES);
+    for (const k of ['drives', 'volumes', 'shares', 'nics']) assert.equal(spec[k]!.maxItems, MAX_DEVICES);
     const drive = validator.resolve<{ properties: Record<string, Schema> }>('#/components/schemas/DriveSpec').properties;
     assert.deepEqual([drive.iops!.minimum, drive.iops!.maximum, drive.bps!.minimum, drive.bps!.maximum], [1, MAX_IOPS, MIN_BPS, MAX_BPS]);
   });

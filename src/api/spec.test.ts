@@ -19,9 +19,16 @@ test('a full spec passes through unchanged', () => {
     name: 'db-1', cpus: 2, memoryMiB: 1024, kernel: '/k/Image', initrd: '/k/initrd', firmware: '/k/fw.bin', append: 'console=ttyS0 quiet',
     drives: [{ file: '/img/base.qcow2', format: 'qcow2', overlay: true, iops: 100, bps: 1048576 }, { file: '/img/data.raw', readonly: true }],
     volumes: [{ mode: 'mirror', files: ['/a.img', '/b.img'] }], shares: [{ host: '/srv', tag: 'srv', readonly: true }],
+    nics: [{ type: 'tap', ifname: 'tap3', mac: '02:00:00:00:00:01' }],
     cpuShares: 2048, cpuLimit: 150.5, jit: false,
   };
   assert.deepEqual(parseVmSpec(spec), spec);
+  const macs = (name: string): string[] => parseVmSpec({ name, nics: [{ type: 'tap' }, { type: 'tap', mac: '02-00-00-00-00-0A' }, { type: 'tap' }] }).nics!.map(n => n.mac!);
+  assert.deepEqual(macs('a'), macs('a'), 'default MACs are stable');
+  assert.notDeepEqual(macs('a'), macs('b'), 'and differ between VMs');
+  assert.match(macs('a')[0]!, /^52:54:00(:[0-9a-f]{2}){3}$/);
+  assert.equal(macs('a')[1], '02:00:00:00:00:0a', 'a given MAC, written the one way');
+  assert.notEqual(macs('a')[0], macs('a')[2], 'and differ between cards');
   assert.deepEqual(parseVmSpec({ name: 'a' }), { name: 'a', cpus: 1, memoryMiB: 256, cpuShares: 1024 }, 'defaults filled in');
 });
 
@@ -51,12 +58,17 @@ test('each refusal names the field and the rule', () => {
     [{ name: 'x', drives: [{ file: '/a', bps: 511 }] }, /^drives\[0\]\.bps: 511 is out of range \(512 to 1099511627776\)/],
     [{ name: 'x', drives: [{ file: '/a', overlay: true, readonly: true }] }, /^drives\[0\]: overlay and readonly together/],
     [{ name: 'x', drives: Array(7).fill({ file: '/a' }) }, /^drives: 7 entries, at most 6/],
-    [{ name: 'x', drives: Array(4).fill({ file: '/a' }), shares: Array(3).fill({ host: '/h', tag: 't' }) }, /^7 drives, volumes and shares: at most 6 \(the board's 8 virtio slots/],
+    [{ name: 'x', drives: Array(4).fill({ file: '/a' }), shares: Array(3).fill({ host: '/h', tag: 't' }) }, /^7 drives, volumes, shares and NICs: at most 6 \(the board's 8 virtio slots/],
     [{ name: 'x', volumes: [{ mode: 'raid5', files: ['/a'] }] }, /^volumes\[0\]\.mode: must be "linear", "stripe" or "mirror"/],
     [{ name: 'x', volumes: [{ mode: 'linear', files: [] }] }, /^volumes\[0\]\.files: needs at least one file/],
     [{ name: 'x', volumes: [{ mode: 'linear', files: ['/a', 'b'] }] }, /^volumes\[0\]\.files\[1\]: "b" must be an absolute path/],
     [{ name: 'x', shares: [{ host: '/h', tag: 'a b' }] }, /^shares\[0\]\.tag: must be 1 to 255 bytes/],
     [{ name: 'x', shares: [{ host: '/h', tag: 't', mode: 'rw' }] }, /^shares\[0\]: unknown field "mode"/],
+    [{ name: 'x', nics: [{ type: 'slirp' }] }, /^nics\[0\]\.type: must be "tap"/],
+    [{ name: 'x', nics: [{ type: 'tap', ifname: 'much-too-long-name' }] }, /^nics\[0\]\.ifname: must be a device name of 1 to 15 characters/],
+    [{ name: 'x', nics: [{ type: 'tap', mac: '01:00:5e:00:00:01' }] }, /^nics\[0\]\.mac: 01:00:5e:00:00:01 is a multicast address/],
+    [{ name: 'x', nics: [{ type: 'tap', vlan: 3 }] }, /^nics\[0\]: unknown field "vlan"/],
+    [{ name: 'x', drives: Array(5).fill({ file: '/a' }), nics: Array(2).fill({ type: 'tap' }) }, /^7 drives, volumes, shares and NICs: at most 6/],
     [{ name: 'x', cpuShares: 0 }, /^cpuShares: 0 is out of range \(1 to 262144\)/],
     [{ name: 'x', cpuLimit: 0.5 }, /^cpuLimit: 0.5% is out of range \(1 to 100% for 1 CPU\)/],
     [{ name: 'x', cpus: 4, cpuLimit: 401 }, /^cpuLimit: 401% is out of range \(1 to 400% for 4 CPUs\)/],

@@ -8,7 +8,7 @@ import { MAX_HARTS, RAM_OFFSET } from '../cpu/layout.js';
 import { VIRTIO_COUNT } from '../machine/memory-map.js';
 import type { ThrottleLimits } from '../storage/throttle.js';
 import type { AttachDrive, AttachFile, AttachShare, AttachVolume } from '../vm/attach.js';
-import { parseNic, type NicSpec } from '../net/nic.js';
+import { parseNic, type NicConfig } from '../net/nic.js';
 
 export const DEFAULT_MEMORY_MIB = 256;
 export const DEFAULT_CPUS = 1;
@@ -43,7 +43,7 @@ export interface RunOptions {
   drives: DriveOption[];
   shares: ShareOption[];
   /** Network cards in command-line order (--nic): the first is eth0. */
-  nics: NicSpec[];
+  nics: NicConfig[];
   /** virtio-rng entropy device (--no-rng turns it off). */
   rng: boolean;
   /** Translate hot guest code to WebAssembly (--jit on|off, default on). */

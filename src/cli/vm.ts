@@ -6,7 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
-import type { DriveSpec, ShareSpec, VmInfo, VmSpec, VolumeSpec } from '../vm/types.js';
+import type { DriveSpec, NicSpec, ShareSpec, VmInfo, VmSpec, VolumeSpec } from '../vm/types.js';
+import { parseNic } from '../net/nic.js';
+import { formatMac } from '../net/mac.js';
+import { splitOptions } from '../util/split-options.js';
 import { ApiClient, ApiClientError, type Endpoint } from '../api/client.js';
 import { defaultSocketPath } from '../api/paths.js';
 import type { ConsoleEvent } from '../api/console.js';
@@ -33,6 +36,7 @@ Options of create (as in gasang run):
                       overlay=on: run on a fresh qcow2 overlay of PATH (the base stays untouched)
   --volume mode=linear|stripe|mirror,files=A:B[:...][,readonly=on]
   --share host=DIR,tag=TAG[,readonly=on]
+  --nic tap[,ifname=NAME][,mac=MAC]   a network card (default MAC: from the VM's name)
   --cpu-shares N      CPU weight against other VMs (default 1024)
   --cpu-limit PCT     most host CPU, percent of one core
   --jit on|off
@@ -145,6 +149,13 @@ function shareSpec(value: string, cwd: string): ShareSpec {
   return { host: resolve(cwd, s!.host), tag: s!.tag, ...(s!.readOnly && { readonly: true }) };
 }
 
+function nicSpec(value: string, index: number): NicSpec | undefined {
+  const nic = parseNic('--nic', value, index);
+  if (!nic) return undefined;
+  const macGiven = splitOptions(value).some(item => item.startsWith('mac='));
+  return { type: nic.kind, ...(nic.ifname !== undefined && { ifname: nic.ifname }), ...(macGiven && { mac: formatMac(nic.mac) }) };
+}
+
 function positiveNumber(flag: string, v: string, integer: boolean): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw bad(`${flag} ${JSON.stringify(v)}: not ${integer ? 'an integer' : 'a number'}`);
@@ -159,6 +170,7 @@ export function parseCreateArgs(argv: readonly string[], cwd: string): { spec: V
   const drives: DriveSpec[] = [];
   const volumes: VolumeSpec[] = [];
   const shares: ShareSpec[] = [];
+  const nics: NicSpec[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--start') { start = true; continue; }
@@ -183,6 +195,11 @@ export function parseCreateArgs(argv: readonly string[], cwd: string): { spec: V
       case '--drive': drives.push(driveSpec(value, cwd)); break;
       case '--volume': volumes.push(volumeSpec(value, cwd)); break;
       case '--share': shares.push(shareSpec(value, cwd)); break;
+      case '--nic': {
+        const nic = nicSpec(value, nics.length);
+        if (nic) nics.push(nic);
+        break;
+      }
       case '--cpu-shares': spec.cpuShares = positiveNumber(flag, value, true); break;
       case '--cpu-limit': spec.cpuLimit = positiveNumber(flag, value.replace(/%$/, ''), false); break;
       case '--jit':
@@ -196,6 +213,7 @@ export function parseCreateArgs(argv: readonly string[], cwd: string): { spec: V
   if (drives.length) spec.drives = drives;
   if (volumes.length) spec.volumes = volumes;
   if (shares.length) spec.shares = shares;
+  if (nics.length) spec.nics = nics;
   return { spec: { name, ...spec }, start };
 }
 

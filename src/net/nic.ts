@@ -10,12 +10,12 @@ import { defaultMac, parseMac } from './mac.js';
 import { TapBackend } from './tap/tap.js';
 
 export interface TapNic { kind: 'tap'; mac: Uint8Array; ifname?: string }
-export type NicSpec = TapNic;
+export type NicConfig = TapNic;
 
 const bad = (message: string): InputError => new InputError('bad-nic', message);
 
 /** Parses one --nic value; undefined for `none`. `index` is the NIC's position (its default MAC). */
-export function parseNic(flag: string, value: string, index: number): NicSpec | undefined {
+export function parseNic(flag: string, value: string, index: number): NicConfig | undefined {
   const [kind, ...rest] = splitOptions(value);
   if (kind === 'none' && rest.length === 0) return undefined;
   if (kind !== 'tap') throw bad(`${flag} ${JSON.stringify(value)}: the NIC type is tap or none`);
@@ -34,7 +34,7 @@ export function parseNic(flag: string, value: string, index: number): NicSpec | 
 }
 
 /** Opens the NIC's backend; errors the user can act on are InputErrors naming the flag. */
-export function openNic(flag: string, nic: NicSpec, log: (line: string) => void): NetBackend {
+export function openNic(flag: string, nic: NicConfig, log: (line: string) => void): NetBackend {
   try {
     return TapBackend.open({ ifname: nic.ifname, log });
   } catch (err) {

@@ -10,7 +10,10 @@ import { MAX_HARTS, RAM_OFFSET } from '../cpu/layout.js';
 import { VIRTIO_COUNT } from '../machine/memory-map.js';
 import type { AttachDrive } from './attach.js';
 import type { VmPlan } from './worker.js';
-import { HostError, type DriveSpec, type ShareSpec, type VmInfo, type VmSpec, type VolumeSpec } from './types.js';
+import { HostError, type DriveSpec, type NicSpec, type ShareSpec, type VmInfo, type VmSpec, type VolumeSpec } from './types.js';
+import { createHash } from 'node:crypto';
+import { formatMac, parseMac } from '../net/mac.js';
+import { InputError } from '../util/errors.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Guest RAM shares one 4 GiB WebAssembly memory with the hart state below RAM_OFFSET. */
@@ -19,7 +22,7 @@ export const MAX_MEMORY_MIB = Math.floor((2 ** 32 - RAM_OFFSET) / (1024 * 1024))
 export const MAX_CPU_SHARES = 262_144;
 /** Linux's COMMAND_LINE_SIZE on riscv is 1024 bytes; the host appends its power-button argument. */
 export const MAX_APPEND_BYTES = 1000;
-/** Virtio slots left for drives, volumes and shares: every VM also has an entropy device and a power button. */
+/** Virtio slots left for drives, volumes, shares and NICs: every VM also has an entropy device and a power button. */
 export const MAX_DEVICES = VIRTIO_COUNT - 2;
 /** Drive throttling: requests per second, and bytes per second (at least one sector). */
 export const MAX_IOPS = 1e9;
@@ -84,7 +87,8 @@ export interface CheckOptions {
 const DRIVE_FIELDS = ['file', 'format', 'readonly', 'overlay', 'iops', 'bps'];
 const VOLUME_FIELDS = ['mode', 'files', 'readonly'];
 const SHARE_FIELDS = ['host', 'tag', 'readonly'];
-export const SPEC_FIELDS = ['name', 'cpus', 'memoryMiB', 'kernel', 'initrd', 'firmware', 'append', 'drives', 'volumes', 'shares', 'cpuShares', 'cpuLimit', 'jit'];
+const NIC_FIELDS = ['type', 'ifname', 'mac'];
+export const SPEC_FIELDS = ['name', 'cpus', 'memoryMiB', 'kernel', 'initrd', 'firmware', 'append', 'drives', 'volumes', 'shares', 'nics', 'cpuShares', 'cpuLimit', 'jit'];
 
 /**
  * Checks `input` (anything, e.g. parsed JSON) and returns the spec with defaults filled in and
@@ -120,8 +124,9 @@ export function checkSpec(input: unknown, opts: CheckOptions = {}): CheckedSpec 
   if (o.drives !== undefined) spec.drives = array('drives', o.drives, MAX_DEVICES).map((d, i) => checkDrive(`drives[${i}]`, d, path));
   if (o.volumes !== undefined) spec.volumes = array('volumes', o.volumes, MAX_DEVICES).map((v, i) => checkVolume(`volumes[${i}]`, v, path));
   if (o.shares !== undefined) spec.shares = array('shares', o.shares, MAX_DEVICES).map((s, i) => checkShare(`shares[${i}]`, s, path));
-  const devices = (spec.drives?.length ?? 0) + (spec.volumes?.length ?? 0) + (spec.shares?.length ?? 0);
-  if (devices > MAX_DEVICES) throw invalid(`${devices} drives, volumes and shares: at most ${MAX_DEVICES} (the board's ${VIRTIO_COUNT} virtio slots less the entropy device and the power button)`);
+  if (o.nics !== undefined) spec.nics = array('nics', o.nics, MAX_DEVICES).map((n, i) => checkNic(`nics[${i}]`, n, spec.name, i));
+  const devices = (spec.drives?.length ?? 0) + (spec.volumes?.length ?? 0) + (spec.shares?.length ?? 0) + (spec.nics?.length ?? 0);
+  if (devices > MAX_DEVICES) throw invalid(`${devices} drives, volumes, shares and NICs: at most ${MAX_DEVICES} (the board's ${VIRTIO_COUNT} virtio slots less the entropy device and the power button)`);
   if (o.cpuLimit !== undefined) {
     const max = 100 * cpus;
     if (typeof o.cpuLimit !== 'number' || !Number.isFinite(o.cpuLimit)) throw invalid('cpuLimit: must be a number (percent of one host core)');
@@ -174,6 +179,32 @@ function checkShare(where: string, v: unknown, path: PathCheck): ShareSpec {
   return s;
 }
 
+function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec {
+  const o = object(where, v);
+  onlyKnown(where, o, NIC_FIELDS);
+  if (o.type !== 'tap') throw invalid(`${where}.type: must be "tap"`);
+  const n: NicSpec = { type: 'tap' };
+  if (o.ifname !== undefined) {
+    if (typeof o.ifname !== 'string' || !/^[^\s/:]{1,15}$/.test(o.ifname) || Buffer.byteLength(o.ifname) > 15) throw invalid(`${where}.ifname: must be a device name of 1 to 15 characters, no spaces, '/' or ':'`);
+    n.ifname = o.ifname;
+  }
+  if (o.mac !== undefined) {
+    if (typeof o.mac !== 'string') throw invalid(`${where}.mac: must be a string like 52:54:00:12:34:56`);
+    try {
+      n.mac = formatMac(parseMac(`${where}.mac`, o.mac));
+    } catch (err) {
+      throw err instanceof InputError ? invalid(err.message) : err;
+    }
+  } else n.mac = vmMac(vm, index);
+  return n;
+}
+
+/** A stable address per VM and card (QEMU's 52:54:00 prefix; the rest from the name), so VMs on one network differ. */
+export function vmMac(vm: string, index: number): string {
+  const h = createHash('sha256').update(`${vm}/${index}`).digest();
+  return formatMac(Uint8Array.of(0x52, 0x54, 0x00, h[0]!, h[1]!, h[2]!));
+}
+
 /** Refuses a spec whose files are missing or of the wrong kind (checked at create and at each start). */
 export function checkFiles(spec: CheckedSpec): void {
   const need = (where: string, file: string, kind: 'file' | 'dir'): void => {
@@ -218,5 +249,6 @@ export function planOf(spec: CheckedSpec, overlayOf: (drive: number) => string):
     jit: spec.jit ?? DEFAULTS.jit,
     drives,
     shares: (spec.shares ?? []).map(s => ({ host: s.host, tag: s.tag, readOnly: s.readonly ?? false })),
+    nics: (spec.nics ?? []).map((n, i) => ({ kind: n.type, ifname: n.ifname, mac: parseMac(`nics[${i}].mac`, n.mac ?? vmMac(spec.name, i)) })),
   };
 }

@@ -34,6 +34,14 @@ export interface ShareSpec {
   readonly?: boolean;
 }
 
+/** A network card (virtio-net). `mac` defaults to one derived from the VM's name and the card's place. */
+export interface NicSpec {
+  /** tap: a host TAP device, attached or created (the daemon needs root or CAP_NET_ADMIN to create one). */
+  type: 'tap';
+  ifname?: string;
+  mac?: string;
+}
+
 /** What a user declares; everything else has a default. Unknown fields are errors. */
 export interface VmSpec {
   /** Unique on the host: [a-z0-9][a-z0-9-]{0,62}. */
@@ -50,6 +58,8 @@ export interface VmSpec {
   drives?: DriveSpec[];
   volumes?: VolumeSpec[];
   shares?: ShareSpec[];
+  /** Network cards: eth0 first. */
+  nics?: NicSpec[];
   /** Relative CPU weight against other VMs (like cgroup cpu.shares). Default 1024. */
   cpuShares?: number;
   /** Most host CPU the VM may use, percent of one host core (1..100 × cpus). Default: no limit. */

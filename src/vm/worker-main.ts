@@ -10,7 +10,8 @@
  */
 import { openSync, readSync, readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { VirtMachine, type RunGate, type VirtDrive } from '../machine/virt.js';
+import { VirtMachine, type RunGate, type VirtDrive, type VirtNic } from '../machine/virt.js';
+import { openNic } from '../net/nic.js';
 import { H } from '../cpu/layout.js';
 import type { VirtioNineP } from '../devices/virtio/9p/device.js';
 import { openDrives, openShares } from './attach.js';
@@ -68,20 +69,23 @@ async function main(): Promise<void> {
   const attach = { fail: (what: string, err: unknown) => new Error(`${what}: ${message(err)}`), log };
   let shares: VirtioNineP[] = [];
   let drives: VirtDrive[] = [];
+  const nics: VirtNic[] = [];
   let vm: VirtMachine;
   try {
     shares = openShares(plan.shares, attach);
     drives = openDrives(plan.drives, attach);
+    plan.nics.forEach((n, i) => nics.push({ mac: n.mac, backend: openNic(`nics[${i}]`, n, log) }));
     vm = await VirtMachine.create(
       {
         memoryMiB: plan.memoryMiB, cpus: plan.cpus, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd,
-        append: plan.append, drives, rng: true, devices: shares, jit: plan.jit, powerButton: true,
+        append: plan.append, drives, nics, rng: true, devices: shares, jit: plan.jit, powerButton: true,
       },
       { output: bytes => send({ type: 'output', bytes }, [bytes.buffer as ArrayBuffer]), log },
     );
   } catch (err) {
     for (const d of drives) d.disk.close();
     for (const s of shares) s.close();
+    for (const n of nics) n.backend.close();
     send({ type: 'failed', message: message(err) });
     return;
   }

@@ -26,6 +26,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import type { PowerEvent } from '../machine/syscon.js';
 import type { AttachDrive, AttachShare } from './attach.js';
+import type { NicConfig } from '../net/nic.js';
 import { Control, W } from './control.js';
 
 /** What the VM thread boots: the spec with defaults applied, paths resolved, overlays made. */
@@ -40,6 +41,7 @@ export interface VmPlan {
   jit: boolean;
   drives: AttachDrive[];
   shares: AttachShare[];
+  nics: NicConfig[];
 }
 
 /** Host → VM thread. */

@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliSession } from './cli-session.js';
 import { READY } from './guest.js';
+import { Host } from '../../src/vm/host.js';
+import { ConsoleText, tempDir } from '../../src/vm/testing.js';
+import { vmMac } from '../../src/vm/spec.js';
 
 const root = process.getuid?.() === 0 && existsSync('/dev/net/tun');
 const sh = (...args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8' });
@@ -42,4 +45,21 @@ test('a guest on a TAP device reaches a server in the namespace the device was m
   const sum = await s.run('wget -q -O - http://192.168.77.1:8080/blob | sha256sum', 120_000);
   assert.equal(sum.split(/\s/)[0], createHash('sha256').update(blob).digest('hex'));
   assert.match(await s.run('ping -c 2 -W 5 192.168.77.1'), /2 packets received/);
+});
+
+test('a gasangd VM with a TAP NIC: the device exists while it runs, the guest has the MAC from its name', { skip: !root && 'needs root and /dev/net/tun', timeout: 180_000 }, async t => {
+  const { dir, cleanup } = tempDir('net-tap-host');
+  const host = new Host({ stateDir: join(dir, 'state') });
+  t.after(async () => { await host.close({ timeoutMs: 1000 }); cleanup(); });
+  const ifname = `gnh${process.pid % 100000}`;
+  const vm = await host.create({ name: 'tapper', nics: [{ type: 'tap', ifname }] });
+  const mac = vm.info().spec.nics![0]!.mac!;
+  assert.equal(mac, vmMac('tapper', 0));
+  await vm.start();
+  const con = new ConsoleText(vm, true);
+  await con.waitFor(READY, 180_000);
+  assert.match(sh('ip', 'link', 'show', ifname), /state|mtu/);
+  await con.run('cat /sys/class/net/eth0/address', mac, 60_000);
+  await vm.stop({ timeoutMs: 60_000 });
+  assert.throws(() => sh('ip', 'link', 'show', ifname), 'the device went with the VM');
 });
