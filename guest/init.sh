@@ -94,7 +94,7 @@ ifconfig lo 127.0.0.1 up 2>/dev/null
 # lease (milliseconds on gasang's NAT), then renews it in the background; without an answer in 3 s it
 # goes on trying in the background.
 for nic in /sys/class/net/eth*; do
-  [ -e "$nic" ] && ifconfig "${nic##*/}" up && udhcpc -i "${nic##*/}" -t 3 -T 1 -b
+  [ -e "$nic" ] && ifconfig "${nic##*/}" up && udhcpc -i "${nic##*/}" -s /etc/udhcpc/default.script -t 3 -T 1 -b
 done
 
 # busybox poweroff/reboot/halt (without -f) signal PID 1: act on those signals. The shell

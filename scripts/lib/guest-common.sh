@@ -108,7 +108,8 @@ make_initramfs() {
   ln -s busybox "$root/bin/sh"   # /init runs as "#!/bin/busybox sh"; /bin/sh is for rdinit=/bin/sh
   install -m 0755 "$GUEST_INIT" "$root/init"
   install -D -m 0644 "$GUEST_POWER_BUTTON" "$root/usr/lib/gasang/power-button.sh"
-  install -D -m 0755 "$GUEST_UDHCPC_SCRIPT" "$root/usr/share/udhcpc/default.script"
+  # Where Debian's busybox looks for it (CONFIG_UDHCPC_DEFAULT_SCRIPT); init also names it with -s.
+  install -D -m 0755 "$GUEST_UDHCPC_SCRIPT" "$root/etc/udhcpc/default.script"
   printf '%s\n' "$name" > "$root/etc/gasang-guest"
   printf 'gasang\n' > "$root/etc/hostname"
   printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"

@@ -121,7 +121,7 @@ test('--nic tap and none: each NIC gets the next default MAC unless given one', 
     { kind: 'tap', ifname: 'tap7', mac: [2, 0, 0, 0, 0, 0x2a] },
   ]);
   assert.deepEqual(parseRunArgs(['--nic', 'none'], defaults).nics, []);
-  rejects(['--nic', 'vde'], '--nic "vde": the NIC type is tap or none');
+  rejects(['--nic', 'vde'], '--nic "vde": the NIC type is user, tap or none');
   rejects(['--nic', 'tap,ifname='], /^--nic: ifname=: a device name of 1 to 15 characters/);
   rejects(['--nic', 'tap,mac=01:00:5e:00:00:01'], '--nic mac: 01:00:5e:00:00:01 is a multicast address; a NIC needs a unicast one');
   rejects(['--nic', 'tap,mac=zz'], '--nic mac: "zz" is not a MAC address (like 52:54:00:12:34:56)');
@@ -153,4 +153,22 @@ test('bad drive, volume and share values are one-line InputErrors', () => {
   const many = Array.from({ length: 8 }, (_, i) => `--drive=file=d${i}`);
   rejects(many, '9 virtio devices (drives, shares, NICs, the entropy device): the board has 8 slots');
   assert.equal(parseRunArgs([...many, '--no-rng'], defaults).drives.length, 8);
+});
+
+test('--nic user: QEMU\'s keys, forwarded ports and policy; mistakes are one line naming the key', () => {
+  const o = parseRunArgs(['--nic', 'user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::5353-10.0.2.15:53,restrict=on,allow=10.0.2.2:8000,hostname=vm1', '--nic', 'user,net=192.168.7.0/24,mac=02:00:00:00:00:07'], defaults);
+  const [a, b] = o.nics;
+  assert.equal(a?.kind, 'user');
+  assert.equal(Array.from(a!.mac).join(), '82,84,0,18,52,86');
+  assert.deepEqual(a?.kind === 'user' && a.config, {
+    hostname: 'vm1', restrict: true, outbound: [{ host: '10.0.2.2', port: 8000 }],
+    hostfwd: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 8080, guestPort: 80 }, { proto: 'udp', hostAddr: '0.0.0.0', hostPort: 5353, guestAddr: '10.0.2.15', guestPort: 53 }],
+  });
+  assert.deepEqual(b?.kind === 'user' && b.config, { net: '192.168.7.0/24' });
+  rejects(['--nic', 'user,hostfwd=8080:80'], /^--nic: hostfwd=8080:80: expected \[tcp\|udp\]:\[HOSTADDR\]:HOSTPORT-\[GUESTADDR\]:GUESTPORT/);
+  rejects(['--nic', 'user,hostfwd=tcp::0-:80'], '--nic: hostfwd=tcp::0-:80: host port "0": a port number from 1 to 65535');
+  rejects(['--nic', 'user,restrict=maybe'], '--nic: restrict=maybe: on or off');
+  rejects(['--nic', 'user,net=10.0.2.0/30'], '--nic: net 10.0.2.0/30: a network of at least 8 addresses (prefix at most 29)');
+  rejects(['--nic', 'user,dns=10.0.3.3'], '--nic: dns 10.0.3.3 is not a host address in 10.0.2.0/24');
+  rejects(['--nic', 'user,speed=10'], /^--nic: unknown key "speed" for a user NIC \(keys: net, host/);
 });

@@ -75,10 +75,20 @@ Options:
   --share host=DIR,tag=TAG[,readonly=on|off]
                       a host directory for the guest to mount with
                       mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt
+  --nic user[,hostfwd=[tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:GPORT]...[,restrict=on]
+            [,allow=HOST[/PREFIX][:PORT]]...[,hostloopback=off][,net=10.0.2.0/24]
+            [,host=ADDR][,dns=ADDR][,dhcpstart=ADDR][,hostname=NAME][,domain=NAME]
+            [,resolver=ADDR[:PORT]][,mac=MAC]
+                      a virtio network card on a user-mode network (no privileges, as QEMU's
+                      -nic user): DHCP gives the guest 10.0.2.15, the gateway 10.0.2.2 is the
+                      host's 127.0.0.1, DNS at 10.0.2.3 goes to the host's resolver; hostfwd
+                      forwards a host port into the guest; restrict=on cuts the guest off from
+                      everything but forwarded connections and allow= destinations
   --nic tap[,ifname=NAME][,mac=52:54:00:12:34:56]
-                      a virtio network card on a host TAP device (repeatable; the first is
-                      eth0): attaches NAME, or creates it (root or CAP_NET_ADMIN); the guest's
-                      init configures it by DHCP. --nic none: no network card (the default)
+                      a virtio network card on a host TAP device: attaches NAME, or creates it
+                      (root or CAP_NET_ADMIN). NICs are repeatable, the first is eth0; the
+                      guest's init configures it by DHCP. --nic none: no network card (the
+                      default)
   --no-rng            no virtio-rng entropy device (default: one, the guest's /dev/hwrng)
   --jit on|off        translate hot guest code to WebAssembly (default: on; the environment
                       variable GASANG_JIT_THRESHOLD=N sets how many visits make code hot)

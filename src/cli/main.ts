@@ -52,7 +52,7 @@ async function run(argv: string[]): Promise<number> {
   let vm: VirtMachine;
   try {
     drives = openDrives(opts.drives, ATTACH);
-    for (const nic of opts.nics) nics.push({ mac: nic.mac, backend: openNic('--nic', nic, report) });
+    for (const nic of opts.nics) nics.push({ mac: nic.mac, backend: await openNic('--nic', nic, report) });
     vm = await VirtMachine.create(
       {
         memoryMiB: opts.memoryMiB, cpus: opts.cpus, firmware: opts.firmware, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,

@@ -17,7 +17,7 @@ test('create takes the options of gasang run, paths made absolute', () => {
     '--name', 'web', '--cpus', '2', '--memory', '1G', '--kernel', 'k/Image', '--initrd=/abs/initrd', '--append', 'console=ttyS0 quiet',
     '--drive', 'file=base.qcow2,overlay=on,iops=1K', '--drive', 'file=/d/a,,b.img,format=raw,readonly=on',
     '--volume', 'mode=mirror,files=m1.img:/m2.img', '--share', 'host=.,tag=src,readonly=on',
-    '--nic', 'tap', '--nic', 'none', '--nic', 'tap,ifname=tap9,mac=02:00:00:00:00:09',
+    '--nic', 'tap', '--nic', 'none', '--nic', 'tap,ifname=tap9,mac=02:00:00:00:00:09', '--nic', 'user,hostfwd=tcp::2222-:22,hostfwd=udp::53-:53,restrict=on',
     '--cpu-shares', '2048', '--cpu-limit', '50%', '--jit', 'off', '--start',
   ], '/home/u');
   assert.equal(start, true);
@@ -25,7 +25,7 @@ test('create takes the options of gasang run, paths made absolute', () => {
     name: 'web', cpus: 2, memoryMiB: 1024, kernel: '/home/u/k/Image', initrd: '/abs/initrd', append: 'console=ttyS0 quiet',
     drives: [{ file: '/home/u/base.qcow2', overlay: true, iops: 1024 }, { file: '/d/a,b.img', format: 'raw', readonly: true }],
     volumes: [{ mode: 'mirror', files: ['/home/u/m1.img', '/m2.img'] }], shares: [{ host: '/home/u', tag: 'src', readonly: true }],
-    nics: [{ type: 'tap' }, { type: 'tap', ifname: 'tap9', mac: '02:00:00:00:00:09' }],
+    nics: [{ type: 'tap' }, { type: 'tap', ifname: 'tap9', mac: '02:00:00:00:00:09' }, { type: 'user', hostfwd: ['tcp::2222-:22', 'udp::53-:53'], restrict: true }],
     cpuShares: 2048, cpuLimit: 50, jit: false,
   });
 });

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
 import type { DriveSpec, NicSpec, ShareSpec, VmInfo, VmSpec, VolumeSpec } from '../vm/types.js';
 import { parseNic } from '../net/nic.js';
+import { userFieldsOf } from '../net/user/options.js';
 import { formatMac } from '../net/mac.js';
 import { splitOptions } from '../util/split-options.js';
 import { ApiClient, ApiClientError, type Endpoint } from '../api/client.js';
@@ -36,7 +37,10 @@ Options of create (as in gasang run):
                       overlay=on: run on a fresh qcow2 overlay of PATH (the base stays untouched)
   --volume mode=linear|stripe|mirror,files=A:B[:...][,readonly=on]
   --share host=DIR,tag=TAG[,readonly=on]
-  --nic tap[,ifname=NAME][,mac=MAC]   a network card (default MAC: from the VM's name)
+  --nic user[,hostfwd=…][,restrict=on][,…]
+                      a network card on a user-mode network (keys as for gasang run --nic)
+  --nic tap[,ifname=NAME][,mac=MAC]
+                      a network card on a TAP device (default MAC: from the VM's name)
   --cpu-shares N      CPU weight against other VMs (default 1024)
   --cpu-limit PCT     most host CPU, percent of one core
   --jit on|off
@@ -153,7 +157,9 @@ function nicSpec(value: string, index: number): NicSpec | undefined {
   const nic = parseNic('--nic', value, index);
   if (!nic) return undefined;
   const macGiven = splitOptions(value).some(item => item.startsWith('mac='));
-  return { type: nic.kind, ...(nic.ifname !== undefined && { ifname: nic.ifname }), ...(macGiven && { mac: formatMac(nic.mac) }) };
+  const mac = macGiven ? { mac: formatMac(nic.mac) } : {};
+  if (nic.kind === 'user') return { type: 'user', ...userFieldsOf('--nic', value), ...mac };
+  return { type: 'tap', ...(nic.ifname !== undefined && { ifname: nic.ifname }), ...mac };
 }
 
 function positiveNumber(flag: string, v: string, integer: boolean): number {

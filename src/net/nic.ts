@@ -1,16 +1,20 @@
 /**
- * A NIC as users declare it (`--nic tap,ifname=tap0`, the VM spec's `nics`) and the backend it
- * opens. One parser for every interface, so the CLI and the daemon refuse the same mistakes with
- * the same words.
+ * A NIC as users declare it (`--nic user,hostfwd=…`, `--nic tap,ifname=tap0`, the VM spec's
+ * `nics`) and the backend it opens. One parser for every interface, so the CLI and the daemon
+ * refuse the same mistakes with the same words.
  */
-import { InputError } from '../util/errors.js';
+import { GasangError, InputError } from '../util/errors.js';
 import { splitOptions } from '../util/split-options.js';
 import type { NetBackend } from '../devices/virtio/net/backend.js';
 import { defaultMac, parseMac } from './mac.js';
 import { TapBackend } from './tap/tap.js';
+import type { UserNetConfig } from './user/config.js';
+import { parseUserNetOptions } from './user/options.js';
+import { UserNet } from './user/usernet.js';
 
 export interface TapNic { kind: 'tap'; mac: Uint8Array; ifname?: string }
-export type NicConfig = TapNic;
+export interface UserNic { kind: 'user'; mac: Uint8Array; config: UserNetConfig }
+export type NicConfig = TapNic | UserNic;
 
 const bad = (message: string): InputError => new InputError('bad-nic', message);
 
@@ -18,7 +22,11 @@ const bad = (message: string): InputError => new InputError('bad-nic', message);
 export function parseNic(flag: string, value: string, index: number): NicConfig | undefined {
   const [kind, ...rest] = splitOptions(value);
   if (kind === 'none' && rest.length === 0) return undefined;
-  if (kind !== 'tap') throw bad(`${flag} ${JSON.stringify(value)}: the NIC type is tap or none`);
+  if (kind === 'user') {
+    const u = parseUserNetOptions(flag, value);
+    return { kind: 'user', mac: u.mac ?? defaultMac(index), config: u.config };
+  }
+  if (kind !== 'tap') throw bad(`${flag} ${JSON.stringify(value)}: the NIC type is user, tap or none`);
   const nic: TapNic = { kind: 'tap', mac: defaultMac(index) };
   for (const item of rest) {
     const eq = item.indexOf('=');
@@ -33,11 +41,13 @@ export function parseNic(flag: string, value: string, index: number): NicConfig 
   return nic;
 }
 
-/** Opens the NIC's backend; errors the user can act on are InputErrors naming the flag. */
-export function openNic(flag: string, nic: NicConfig, log: (line: string) => void): NetBackend {
+/** Opens the NIC's backend; errors the user can act on (a TAP refused, a forwarded port in use) are InputErrors naming the flag. */
+export async function openNic(flag: string, nic: NicConfig, log: (line: string) => void): Promise<NetBackend> {
   try {
+    if (nic.kind === 'user') return await UserNet.open(nic.config, log);
     return TapBackend.open({ ifname: nic.ifname, log });
   } catch (err) {
-    throw new InputError('bad-nic', `${flag}: ${(err as Error).message}`, { cause: err });
+    if (!(err instanceof GasangError)) throw err;
+    throw new InputError('bad-nic', `${flag}: ${err.message}`, { cause: err });
   }
 }

@@ -55,6 +55,12 @@ test('impossible specs are invalid, each message naming the field', async () => 
     [{ name: 'a', drives: Array.from({ length: 7 }, () => ({ file: '/x' })) }, /^drives: 7 entries, at most 6/],
     [{ name: 'a', jit: 'yes' }, /^jit: must be true or false/],
     [{ name: 'a', append: 'x'.repeat(2000) }, /^append: longer than/],
+    [{ name: 'a', nics: [{ type: 'vde' }] }, /^nics\[0\]\.type: must be "user" or "tap"/],
+    [{ name: 'a', nics: [{ type: 'tap', hostfwd: [] }] }, /^nics\[0\]: unknown field "hostfwd"/],
+    [{ name: 'a', nics: [{ type: 'user', hostfwd: ['8080:80'] }] }, /^nics\[0\]: hostfwd=8080:80: expected/],
+    [{ name: 'a', nics: [{ type: 'user', hostfwd: 'tcp::8080-:80' }] }, /^nics\[0\]\.hostfwd: must be an array/],
+    [{ name: 'a', nics: [{ type: 'user', restrict: 'on' }] }, /^nics\[0\]\.restrict: must be true or false/],
+    [{ name: 'a', nics: [{ type: 'user', net: '10.0.2.0/31' }] }, /^nics\[0\]: net 10\.0\.2\.0\/31: a network of at least 8 addresses/],
   ];
   for (const [spec, message] of cases) await refuses(() => checkSpec(spec), 'invalid', message);
 });
@@ -128,4 +134,19 @@ test('one host per state directory', async () => {
   const again = new Host({ stateDir: dir });
   await again.close();
   cleanup();
+});
+
+test('NICs: a user NIC keeps its keys and gets a MAC from the VM\'s name; the plan holds the parsed network', () => {
+  const s = checkSpec({ name: 'web', nics: [{ type: 'user', hostfwd: ['tcp:127.0.0.1:8080-:80'], restrict: true, allow: ['10.0.2.2:9000'] }, { type: 'tap', ifname: 'tap3' }] });
+  assert.deepEqual(s.nics, [
+    { type: 'user', hostfwd: ['tcp:127.0.0.1:8080-:80'], restrict: true, allow: ['10.0.2.2:9000'], mac: s.nics![0]!.mac },
+    { type: 'tap', ifname: 'tap3', mac: s.nics![1]!.mac },
+  ]);
+  assert.match(s.nics![0]!.mac!, /^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
+  assert.notEqual(s.nics![0]!.mac, s.nics![1]!.mac);
+  const [user, tap] = planOf(s, () => '').nics;
+  assert.deepEqual(user?.kind === 'user' && user.config, {
+    restrict: true, outbound: [{ host: '10.0.2.2', port: 9000 }], hostfwd: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 8080, guestPort: 80 }],
+  });
+  assert.deepEqual(tap, { kind: 'tap', ifname: 'tap3', mac: tap!.mac });
 });

@@ -10,9 +10,11 @@ import { MAX_HARTS, RAM_OFFSET } from '../cpu/layout.js';
 import { VIRTIO_COUNT } from '../machine/memory-map.js';
 import type { AttachDrive } from './attach.js';
 import type { VmPlan } from './worker.js';
-import { HostError, type DriveSpec, type NicSpec, type ShareSpec, type VmInfo, type VmSpec, type VolumeSpec } from './types.js';
+import { HostError, type DriveSpec, type NicSpec, type ShareSpec, type UserNicSpec, type VmInfo, type VmSpec, type VolumeSpec } from './types.js';
 import { createHash } from 'node:crypto';
 import { formatMac, parseMac } from '../net/mac.js';
+import type { NicConfig } from '../net/nic.js';
+import { parseUserNetOptions, USER_NIC_FIELDS, userOptionString } from '../net/user/options.js';
 import { InputError } from '../util/errors.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -87,7 +89,10 @@ export interface CheckOptions {
 const DRIVE_FIELDS = ['file', 'format', 'readonly', 'overlay', 'iops', 'bps'];
 const VOLUME_FIELDS = ['mode', 'files', 'readonly'];
 const SHARE_FIELDS = ['host', 'tag', 'readonly'];
-const NIC_FIELDS = ['type', 'ifname', 'mac'];
+const TAP_NIC_FIELDS = ['type', 'ifname', 'mac'];
+const USER_NIC_SPEC_FIELDS = ['type', 'mac', ...USER_NIC_FIELDS];
+/** Most hostfwd or allow entries of one NIC. */
+const MAX_NIC_LIST = 64;
 export const SPEC_FIELDS = ['name', 'cpus', 'memoryMiB', 'kernel', 'initrd', 'firmware', 'append', 'drives', 'volumes', 'shares', 'nics', 'cpuShares', 'cpuLimit', 'jit'];
 
 /**
@@ -181,13 +186,38 @@ function checkShare(where: string, v: unknown, path: PathCheck): ShareSpec {
 
 function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec {
   const o = object(where, v);
-  onlyKnown(where, o, NIC_FIELDS);
-  if (o.type !== 'tap') throw invalid(`${where}.type: must be "tap"`);
-  const n: NicSpec = { type: 'tap' };
-  if (o.ifname !== undefined) {
-    if (typeof o.ifname !== 'string' || !/^[^\s/:]{1,15}$/.test(o.ifname) || Buffer.byteLength(o.ifname) > 15) throw invalid(`${where}.ifname: must be a device name of 1 to 15 characters, no spaces, '/' or ':'`);
-    n.ifname = o.ifname;
-  }
+  let n: NicSpec;
+  if (o.type === 'tap') {
+    onlyKnown(where, o, TAP_NIC_FIELDS);
+    n = { type: 'tap' };
+    if (o.ifname !== undefined) {
+      if (typeof o.ifname !== 'string' || !/^[^\s/:]{1,15}$/.test(o.ifname) || Buffer.byteLength(o.ifname) > 15) throw invalid(`${where}.ifname: must be a device name of 1 to 15 characters, no spaces, '/' or ':'`);
+      n.ifname = o.ifname;
+    }
+  } else if (o.type === 'user') {
+    onlyKnown(where, o, USER_NIC_SPEC_FIELDS);
+    const u: UserNicSpec = { type: 'user' };
+    for (const k of ['net', 'host', 'dns', 'dhcpstart', 'hostname', 'domain', 'resolver'] as const) {
+      if (o[k] === undefined) continue;
+      if (typeof o[k] !== 'string') throw invalid(`${where}.${k}: must be a string`);
+      u[k] = o[k] as string;
+    }
+    for (const k of ['hostfwd', 'allow'] as const) {
+      if (o[k] === undefined) continue;
+      const list = array(`${where}.${k}`, o[k], MAX_NIC_LIST);
+      u[k] = list.map((x, i) => {
+        if (typeof x !== 'string') throw invalid(`${where}.${k}[${i}]: must be a string like ${k === 'hostfwd' ? 'tcp:127.0.0.1:8080-:80' : '192.168.1.10:443'}`);
+        return x;
+      });
+    }
+    for (const k of ['restrict', 'hostloopback'] as const) if (o[k] !== undefined) u[k] = bool(`${where}.${k}`, o[k]);
+    try {
+      parseUserNetOptions(where, userOptionString(u));
+    } catch (err) {
+      throw err instanceof InputError ? invalid(err.message) : err;
+    }
+    n = u;
+  } else throw invalid(`${where}.type: must be "user" or "tap"`);
   if (o.mac !== undefined) {
     if (typeof o.mac !== 'string') throw invalid(`${where}.mac: must be a string like 52:54:00:12:34:56`);
     try {
@@ -197,6 +227,13 @@ function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec
     }
   } else n.mac = vmMac(vm, index);
   return n;
+}
+
+/** What the VM thread opens for a checked NIC. */
+function nicPlan(n: NicSpec, i: number, vm: string): NicConfig {
+  const mac = parseMac(`nics[${i}].mac`, n.mac ?? vmMac(vm, i));
+  if (n.type === 'tap') return { kind: 'tap', mac, ...(n.ifname !== undefined && { ifname: n.ifname }) };
+  return { kind: 'user', mac, config: parseUserNetOptions(`nics[${i}]`, userOptionString(n)).config };
 }
 
 /** A stable address per VM and card (QEMU's 52:54:00 prefix; the rest from the name), so VMs on one network differ. */
@@ -249,6 +286,6 @@ export function planOf(spec: CheckedSpec, overlayOf: (drive: number) => string):
     jit: spec.jit ?? DEFAULTS.jit,
     drives,
     shares: (spec.shares ?? []).map(s => ({ host: s.host, tag: s.tag, readOnly: s.readonly ?? false })),
-    nics: (spec.nics ?? []).map((n, i) => ({ kind: n.type, ifname: n.ifname, mac: parseMac(`nics[${i}].mac`, n.mac ?? vmMac(spec.name, i)) })),
+    nics: (spec.nics ?? []).map((n, i) => nicPlan(n, i, spec.name)),
   };
 }

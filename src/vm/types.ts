@@ -4,6 +4,7 @@
  * are plain JSON so that the REST API, the store and the library share one shape.
  */
 import { GasangError } from '../util/errors.js';
+import type { UserNicFields } from '../net/user/options.js';
 
 /** A disk image attached over virtio-blk. */
 export interface DriveSpec {
@@ -35,12 +36,20 @@ export interface ShareSpec {
 }
 
 /** A network card (virtio-net). `mac` defaults to one derived from the VM's name and the card's place. */
-export interface NicSpec {
-  /** tap: a host TAP device, attached or created (the daemon needs root or CAP_NET_ADMIN to create one). */
+/** tap: a host TAP device, attached or created (the daemon needs root or CAP_NET_ADMIN to create one). */
+export interface TapNicSpec {
   type: 'tap';
   ifname?: string;
   mac?: string;
 }
+
+/** user: a user-mode network of its own (no privileges), with the keys of `gasang run --nic user,…`. */
+export interface UserNicSpec extends UserNicFields {
+  type: 'user';
+  mac?: string;
+}
+
+export type NicSpec = TapNicSpec | UserNicSpec;
 
 /** What a user declares; everything else has a default. Unknown fields are errors. */
 export interface VmSpec {

@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   try {
     shares = openShares(plan.shares, attach);
     drives = openDrives(plan.drives, attach);
-    plan.nics.forEach((n, i) => nics.push({ mac: n.mac, backend: openNic(`nics[${i}]`, n, log) }));
+    for (const [i, n] of plan.nics.entries()) nics.push({ mac: n.mac, backend: await openNic(`nics[${i}]`, n, log) });
     vm = await VirtMachine.create(
       {
         memoryMiB: plan.memoryMiB, cpus: plan.cpus, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd,

@@ -104,3 +104,40 @@ function parseResolver(bad: Bad, v: string): { address: string; port?: number } 
   if (!m || !address || !isIP(address)) throw bad(`resolver=${v}: expected ADDR, ADDR:PORT or [IPv6]:PORT`);
   return { address, port: port(bad, `resolver=${v}: port`, m[3]!, 1) };
 }
+
+/** A user NIC in the VM spec: the option keys as JSON fields, lists for the repeatable ones. */
+export interface UserNicFields {
+  net?: string; host?: string; dns?: string; dhcpstart?: string; hostname?: string; domain?: string;
+  hostfwd?: string[]; restrict?: boolean; allow?: string[]; hostloopback?: boolean; resolver?: string;
+}
+const STRING_FIELDS = ['net', 'host', 'dns', 'dhcpstart', 'hostname', 'domain', 'resolver'] as const;
+const LIST_FIELDS = ['hostfwd', 'allow'] as const;
+const FLAG_FIELDS = ['restrict', 'hostloopback'] as const;
+export const USER_NIC_FIELDS: readonly string[] = [...STRING_FIELDS, ...LIST_FIELDS, ...FLAG_FIELDS];
+
+const escape = (v: string): string => v.replaceAll(',', ',,');
+
+/** The option string of spec fields (parse it with parseUserNetOptions, which checks everything). */
+export function userOptionString(f: UserNicFields): string {
+  const items = ['user'];
+  for (const k of STRING_FIELDS) if (f[k] !== undefined) items.push(`${k}=${escape(f[k])}`);
+  for (const k of LIST_FIELDS) for (const v of f[k] ?? []) items.push(`${k}=${escape(v)}`);
+  for (const k of FLAG_FIELDS) if (f[k] !== undefined) items.push(`${k}=${f[k] ? 'on' : 'off'}`);
+  return items.join(',');
+}
+
+/** The spec fields of a --nic user value (checked first, so mistakes read as for gasang run); mac= is left to the caller. */
+export function userFieldsOf(where: string, value: string): UserNicFields {
+  parseUserNetOptions(where, value);
+  const f: UserNicFields = {};
+  const items = splitOptions(value);
+  if (items[0] === 'user') items.shift();
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const key = item.slice(0, eq), v = item.slice(eq + 1);
+    if ((STRING_FIELDS as readonly string[]).includes(key)) f[key as (typeof STRING_FIELDS)[number]] = v;
+    else if ((LIST_FIELDS as readonly string[]).includes(key)) (f[key as (typeof LIST_FIELDS)[number]] ??= []).push(v);
+    else if ((FLAG_FIELDS as readonly string[]).includes(key)) f[key as (typeof FLAG_FIELDS)[number]] = v === 'on' || v === 'yes' || v === 'true';
+  }
+  return f;
+}
