@@ -6,6 +6,7 @@
 import { request } from 'node:http';
 import { GasangError } from '../util/errors.js';
 import type { VmInfo, VmSpec } from '../vm/types.js';
+import type { NetworkInfo, NetworkSpec } from '../vm/networks.js';
 import { connectWebSocket, WebSocketError, type WsConnection } from './websocket.js';
 
 export interface Endpoint {
@@ -94,6 +95,10 @@ export class ApiClient {
   remove(name: string): Promise<void> { return this.call('DELETE', vmPath(name)); }
   action(name: string, action: VmAction, body?: unknown): Promise<VmInfo> { return this.call('POST', `${vmPath(name)}/${action}`, body); }
   host(): Promise<HostResources> { return this.call('GET', '/v1/host'); }
+  networks(): Promise<NetworkInfo[]> { return this.call<{ networks: NetworkInfo[] }>('GET', '/v1/networks').then(r => r.networks); }
+  createNetwork(spec: NetworkSpec): Promise<NetworkInfo> { return this.call('POST', '/v1/networks', spec); }
+  network(name: string): Promise<NetworkInfo> { return this.call('GET', `/v1/networks/${encodeURIComponent(name)}`); }
+  removeNetwork(name: string): Promise<void> { return this.call('DELETE', `/v1/networks/${encodeURIComponent(name)}`); }
 
   /** Opens the VM's console WebSocket (`write`: ask for the write side). */
   async console(name: string, opts: { write?: boolean } = {}): Promise<WsConnection> {

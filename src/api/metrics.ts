@@ -19,6 +19,14 @@ const VM_FAMILIES: readonly { field: keyof VmUsage; name: string; type: 'counter
   { field: 'diskWriteBytes', name: 'gasang_vm_disk_written_bytes_total', type: 'counter', help: 'Bytes written by the guest through virtio-blk.' },
 ];
 
+/** Switch port counters (Open vSwitch's sense: rx = from the VM into the switch). */
+const PORT_FAMILIES: readonly [field: 'rxFrames' | 'rxBytes' | 'txFrames' | 'txBytes', name: string, help: string][] = [
+  ['rxFrames', 'gasang_net_port_rx_frames_total', 'Frames a VM port sent into its network\'s switch.'],
+  ['rxBytes', 'gasang_net_port_rx_bytes_total', 'Bytes a VM port sent into its network\'s switch.'],
+  ['txFrames', 'gasang_net_port_tx_frames_total', 'Frames the switch delivered to a VM port.'],
+  ['txBytes', 'gasang_net_port_tx_bytes_total', 'Bytes the switch delivered to a VM port.'],
+];
+
 /** Label values escape backslash, double quote and newline (the format's only escapes). */
 const label = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
@@ -55,6 +63,15 @@ export function renderMetrics(host: HostApi, requests: RequestCounter): string {
     family(f.name, f.type, f.help);
     for (const vm of vms) out.push(`${f.name}{${vmLabels(vm)}} ${num(vm.usage[f.field])}`);
   }
+
+  const ports = host.networkPorts();
+  const portLabels = (p: (typeof ports)[number]): string => `network="${label(p.network)}",port="${label(p.port.id)}",vm="${label(p.port.vm)}",mac="${p.port.mac}"`;
+  for (const [field, name, help] of PORT_FAMILIES) {
+    family(name, 'counter', help);
+    for (const p of ports) out.push(`${name}{${portLabels(p)}} ${num(p.port[field])}`);
+  }
+  family('gasang_net_port_dropped_frames_total', 'counter', 'Frames the switch dropped at a port, by reason (acl, spoof, rate, vlan, malformed, noroute, queue).');
+  for (const p of ports) for (const [reason, n] of Object.entries(p.port.drops)) out.push(`gasang_net_port_dropped_frames_total{${portLabels(p)},reason="${reason}"} ${num(n)}`);
 
   const r = host.resources();
   family('gasang_host_memory_committed_bytes', 'gauge', 'Guest RAM committed to running VMs.');

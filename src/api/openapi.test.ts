@@ -155,6 +155,20 @@ describe('the server against docs/openapi.json', () => {
     await check(u, 'DELETE', '/v1/vms/doc', 400, { body: '{"force": true}' });
     await check(u, 'DELETE', '/v1/vms/doc', 204);
     await check(u, 'DELETE', '/v1/vms/doc', 404);
+    // Networks
+    await check(u, 'GET', '/v1/networks', 200);
+    await check(u, 'POST', '/v1/networks', 201, { body: JSON.stringify({ name: 'lan', subnet: '10.0.9.0/24', isolated: true }) });
+    await check(u, 'POST', '/v1/networks', 409, { body: JSON.stringify({ name: 'lan' }) });
+    await check(u, 'POST', '/v1/networks', 400, { body: JSON.stringify({ name: 'lan2', subnet: '10.0.9.0/30' }) });
+    await check(u, 'GET', '/v1/networks', 200);
+    await check(u, 'GET', '/v1/networks/lan', 200);
+    await check(u, 'GET', '/v1/networks/nope', 404);
+    await check(u, 'POST', '/v1/vms', 201, { body: JSON.stringify({ name: 'onlan', nics: [{ type: 'network', network: 'lan', vlan: 5 }] }) });
+    await check(u, 'DELETE', '/v1/networks/lan', 409);
+    await check(u, 'DELETE', '/v1/vms/onlan', 204);
+    await check(u, 'DELETE', '/v1/networks/lan', 400, { body: '{"force": true}' });
+    await check(u, 'DELETE', '/v1/networks/lan', 204);
+    await check(u, 'DELETE', '/v1/networks/lan', 404);
     // Host, metrics, page
     await check(u, 'GET', '/v1/host', 200);
     await check(u, 'GET', '/metrics', 200);
@@ -166,7 +180,7 @@ describe('the server against docs/openapi.json', () => {
     // TCP: every route refuses without the token; the browser login; a foreign origin.
     for (const op of documentedOperations()) {
       const [method, template] = op.split(' ') as [string, string];
-      const path = template.replace('{vm}', 'big');
+      const path = template.replace('{vm}', 'big').replace('{net}', 'lan');
       await check('tcp', method, path, 401, { upgrade: path.endsWith('/console') });
     }
     const login = await check('tcp', 'GET', `/?token=${token}`, 303);

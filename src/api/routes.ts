@@ -76,6 +76,19 @@ export const ROUTES: readonly Route[] = [
     vmOf(ctx); // an unknown VM is 404 before it is 426
     throw new ApiError(426, 'upgrade-required', 'The console is a WebSocket: connect with Upgrade: websocket', { Upgrade: 'websocket', Connection: 'Upgrade' });
   }),
+  route('GET', '/v1/networks', async ctx => ({ status: 200, json: { networks: await ctx.host.listNetworks() } })),
+  route('POST', '/v1/networks', async ctx => {
+    const b = await body(ctx);
+    if (b === undefined) throw new ApiError(400, 'invalid', 'The body must be a network spec (JSON), e.g. {"name": "lan", "subnet": "10.0.5.0/24"}');
+    const net = await ctx.host.createNetwork(b);
+    return { status: 201, json: net, headers: { Location: `/v1/networks/${encodeURIComponent(net.spec.name)}` } };
+  }),
+  route('GET', '/v1/networks/{net}', async ctx => ({ status: 200, json: await ctx.host.getNetwork(ctx.params.net!) })),
+  route('DELETE', '/v1/networks/{net}', async ctx => {
+    parseEmptyBody(await body(ctx));
+    await ctx.host.removeNetwork(ctx.params.net!);
+    return { status: 204 };
+  }),
   route('GET', '/v1/host', ctx => ({ status: 200, json: { apiVersion: API_VERSION, vms: ctx.host.list().length, ...ctx.host.resources() } })),
   route('GET', '/metrics', ctx => ({ status: 200, body: renderMetrics(ctx.host, ctx.requests), contentType: METRICS_CONTENT_TYPE })),
   route('GET', '/openapi.json', ctx => ({ status: 200, body: ctx.assets.openapi(), contentType: 'application/json; charset=utf-8' })),

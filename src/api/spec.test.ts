@@ -64,7 +64,7 @@ test('each refusal names the field and the rule', () => {
     [{ name: 'x', volumes: [{ mode: 'linear', files: ['/a', 'b'] }] }, /^volumes\[0\]\.files\[1\]: "b" must be an absolute path/],
     [{ name: 'x', shares: [{ host: '/h', tag: 'a b' }] }, /^shares\[0\]\.tag: must be 1 to 255 bytes/],
     [{ name: 'x', shares: [{ host: '/h', tag: 't', mode: 'rw' }] }, /^shares\[0\]: unknown field "mode"/],
-    [{ name: 'x', nics: [{ type: 'slirp' }] }, /^nics\[0\]\.type: must be "tap"/],
+    [{ name: 'x', nics: [{ type: 'slirp' }] }, /^nics\[0\]\.type: must be "user", "tap" or "network"/],
     [{ name: 'x', nics: [{ type: 'tap', ifname: 'much-too-long-name' }] }, /^nics\[0\]\.ifname: must be a device name of 1 to 15 characters/],
     [{ name: 'x', nics: [{ type: 'tap', mac: '01:00:5e:00:00:01' }] }, /^nics\[0\]\.mac: 01:00:5e:00:00:01 is a multicast address/],
     [{ name: 'x', nics: [{ type: 'tap', vlan: 3 }] }, /^nics\[0\]: unknown field "vlan"/],

@@ -9,6 +9,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostError, type ConsoleClient, type HostApi, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
+import { Networks, type NetworkInfo } from '../vm/networks.js';
+import type { PortStats } from '../net/switch/index.js';
 import { ApiClient } from './client.js';
 import { ApiServer, type LogEntry } from './server.js';
 
@@ -196,6 +198,24 @@ export class FakeHost implements HostApi {
   async close(): Promise<void> {
     for (const v of this.vms.values()) if (v.state === 'running' || v.state === 'paused') await v.kill();
     this.closed = true;
+    this.nets?.close();
+    if (this.netDir) rmSync(this.netDir, { recursive: true, force: true });
+  }
+
+  // Networks are the host's real ones (switch and gateway), kept in a directory of their own.
+  private nets: Networks | undefined;
+  private netDir: string | undefined;
+  private get networks(): Networks {
+    this.netDir ??= mkdtempSync(join(tmpdir(), 'gasang-fake-nets-'));
+    return (this.nets ??= new Networks(this.netDir, () => {}));
+  }
+
+  createNetwork(spec: unknown): Promise<NetworkInfo> { return this.networks.create(spec); }
+  getNetwork(name: string): Promise<NetworkInfo> { return this.networks.info(name); }
+  listNetworks(): Promise<NetworkInfo[]> { return this.networks.list(); }
+  networkPorts(): { network: string; port: PortStats }[] { return this.nets?.ports() ?? []; }
+  async removeNetwork(name: string): Promise<void> {
+    this.networks.remove(name, [...this.vms.values()].filter(v => v.spec.nics?.some(n => n.type === 'network' && n.network === name)).map(v => v.name));
   }
 }
 

@@ -121,7 +121,7 @@ test('--nic tap and none: each NIC gets the next default MAC unless given one', 
     { kind: 'tap', ifname: 'tap7', mac: [2, 0, 0, 0, 0, 0x2a] },
   ]);
   assert.deepEqual(parseRunArgs(['--nic', 'none'], defaults).nics, []);
-  rejects(['--nic', 'vde'], '--nic "vde": the NIC type is user, tap or none');
+  rejects(['--nic', 'vde'], '--nic "vde": the NIC type is user, tap, network=NAME or none');
   rejects(['--nic', 'tap,ifname='], /^--nic: ifname=: a device name of 1 to 15 characters/);
   rejects(['--nic', 'tap,mac=01:00:5e:00:00:01'], '--nic mac: 01:00:5e:00:00:01 is a multicast address; a NIC needs a unicast one');
   rejects(['--nic', 'tap,mac=zz'], '--nic mac: "zz" is not a MAC address (like 52:54:00:12:34:56)');

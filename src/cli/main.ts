@@ -13,6 +13,7 @@ import { attachConsole } from './terminal.js';
 import { statsLines } from './stats.js';
 import { runImage } from './image.js';
 import { runVm } from './vm.js';
+import { runNet } from './net.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BUNDLED = {
@@ -27,6 +28,7 @@ Commands:
   run     boot a virtual machine with its serial console on this terminal
   image   create, inspect, check, snapshot and commit disk images (gasang image --help)
   vm      create, start, stop, list and attach to VMs run by the gasangd daemon (gasang vm --help)
+  net     networks of the gasangd daemon: create, list, inspect, remove (gasang net --help)
 
 ${RUN_USAGE}`;
 
@@ -88,7 +90,9 @@ async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') { process.stdout.write(USAGE); return cmd ? 0 : 2; }
   if (cmd === 'run') return run(rest);
   if (cmd === 'image') return runImage(rest, { out: t => process.stdout.write(t), err: t => process.stderr.write(t), progress: process.stderr.isTTY === true });
-  if (cmd === 'vm') return runVm(rest, { out: t => process.stdout.write(t), err: t => process.stderr.write(t), stdin: process.stdin, stdout: process.stdout, env: process.env, cwd: process.cwd() });
+  const io = { out: (t: string) => process.stdout.write(t), err: (t: string) => process.stderr.write(t), stdin: process.stdin, stdout: process.stdout, env: process.env, cwd: process.cwd() };
+  if (cmd === 'vm') return runVm(rest, io);
+  if (cmd === 'net') return runNet(rest, io);
   throw new InputError('unknown-command', `Unknown command '${cmd}' (try: gasang run --help)`);
 }
 

@@ -7,6 +7,7 @@ import { GasangError, InputError } from '../util/errors.js';
 import { splitOptions } from '../util/split-options.js';
 import type { NetBackend } from '../devices/virtio/net/backend.js';
 import { defaultMac, parseMac } from './mac.js';
+import { SwitchPortBackend, type PortHandle } from './switch/index.js';
 import { TapBackend } from './tap/tap.js';
 import type { UserNetConfig } from './user/config.js';
 import { parseUserNetOptions } from './user/options.js';
@@ -14,7 +15,9 @@ import { UserNet } from './user/usernet.js';
 
 export interface TapNic { kind: 'tap'; mac: Uint8Array; ifname?: string }
 export interface UserNic { kind: 'user'; mac: Uint8Array; config: UserNetConfig }
-export type NicConfig = TapNic | UserNic;
+/** A port of one of gasangd's networks; the daemon adds the port and fills in its handle when the VM starts. */
+export interface NetworkNic { kind: 'network'; mac: Uint8Array; network: string; vlan?: number; handle?: PortHandle }
+export type NicConfig = TapNic | UserNic | NetworkNic;
 
 const bad = (message: string): InputError => new InputError('bad-nic', message);
 
@@ -26,7 +29,8 @@ export function parseNic(flag: string, value: string, index: number): NicConfig 
     const u = parseUserNetOptions(flag, value);
     return { kind: 'user', mac: u.mac ?? defaultMac(index), config: u.config };
   }
-  if (kind !== 'tap') throw bad(`${flag} ${JSON.stringify(value)}: the NIC type is user, tap or none`);
+  if (kind?.startsWith('network=')) return parseNetworkNic(flag, kind.slice(8), rest, index);
+  if (kind !== 'tap') throw bad(`${flag} ${JSON.stringify(value)}: the NIC type is user, tap, network=NAME or none`);
   const nic: TapNic = { kind: 'tap', mac: defaultMac(index) };
   for (const item of rest) {
     const eq = item.indexOf('=');
@@ -41,10 +45,30 @@ export function parseNic(flag: string, value: string, index: number): NicConfig 
   return nic;
 }
 
+function parseNetworkNic(flag: string, network: string, rest: string[], index: number): NetworkNic {
+  if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(network)) throw bad(`${flag}: network=${network}: a network name (lowercase letters, digits and dashes)`);
+  const nic: NetworkNic = { kind: 'network', mac: defaultMac(index), network };
+  for (const item of rest) {
+    const eq = item.indexOf('=');
+    const key = eq > 0 ? item.slice(0, eq) : item;
+    const v = eq > 0 ? item.slice(eq + 1) : '';
+    if (key === 'mac') nic.mac = parseMac(`${flag} mac`, v);
+    else if (key === 'vlan') {
+      if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 4094) throw bad(`${flag}: vlan=${v}: a VLAN number from 1 to 4094`);
+      nic.vlan = Number(v);
+    } else throw bad(`${flag}: unknown key ${JSON.stringify(key)} for a network NIC (keys: vlan, mac)`);
+  }
+  return nic;
+}
+
 /** Opens the NIC's backend; errors the user can act on (a TAP refused, a forwarded port in use) are InputErrors naming the flag. */
 export async function openNic(flag: string, nic: NicConfig, log: (line: string) => void): Promise<NetBackend> {
   try {
     if (nic.kind === 'user') return await UserNet.open(nic.config, log);
+    if (nic.kind === 'network') {
+      if (!nic.handle) throw bad(`${flag}: network=${nic.network} is a network of gasangd: give it to a VM with gasang vm create --nic network=${nic.network}`);
+      return new SwitchPortBackend(nic.handle);
+    }
     return TapBackend.open({ ifname: nic.ifname, log });
   } catch (err) {
     if (!(err instanceof GasangError)) throw err;

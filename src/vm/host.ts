@@ -22,6 +22,8 @@ import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
 import { HostError, type ConsoleClient, type HostApi, type HostOptions, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
 import { claimConflict, diskClaims, type DiskClaim } from './disk-claims.js';
+import { Networks, type NetworkInfo } from './networks.js';
+import type { PortStats } from '../net/switch/index.js';
 
 const MiB = 1024 * 1024;
 const DEFAULT_STOP_TIMEOUT_MS = 30_000;
@@ -39,6 +41,7 @@ export class Host implements HostApi {
   readonly cores: number;
   private readonly store: VmStore;
   private readonly vms = new Map<string, Vm>();
+  /** @internal */ readonly networks: Networks;
   /** @internal */ readonly scheduler: CpuScheduler;
   private readonly watchdog: NodeJS.Timeout;
   private readonly lockFile: string;
@@ -66,6 +69,13 @@ export class Host implements HostApi {
       unlinkSync(this.lockFile);
       throw err;
     }
+    try {
+      this.networks = new Networks(this.stateDir, (net, line) => this.opts.onLog?.(`network ${net}`, line));
+    } catch (err) {
+      this.store.close();
+      unlinkSync(this.lockFile);
+      throw err;
+    }
     for (const r of this.store.all()) {
       if (ACTIVE.has(r.state)) {
         // The previous host ended with this VM running: its thread ended with it.
@@ -86,6 +96,7 @@ export class Host implements HostApi {
     this.assertOpen();
     const spec = checkSpec(input);
     if (this.find(spec.name)) throw new HostError('conflict', `A VM named ${spec.name} already exists`);
+    this.checkNetworks(spec);
     checkFiles(spec);
     const id = randomUUID();
     const dir = join(this.stateDir, 'vms', id);
@@ -129,6 +140,31 @@ export class Host implements HostApi {
     rmSync(join(this.stateDir, 'vms', vm.id), { recursive: true, force: true });
   }
 
+  /** @internal Refuses a spec whose NICs name networks the host does not have. */
+  checkNetworks(spec: CheckedSpec): void {
+    spec.nics?.forEach((n, i) => {
+      if (n.type === 'network' && !this.networks.has(n.network)) throw new HostError('invalid', `nics[${i}].network: no network named ${JSON.stringify(n.network)} (create it first: gasang net create ${n.network})`);
+    });
+  }
+
+  createNetwork(spec: unknown): Promise<NetworkInfo> {
+    this.assertOpen();
+    return this.networks.create(spec);
+  }
+
+  getNetwork(name: string): Promise<NetworkInfo> { return this.networks.info(name); }
+
+  listNetworks(): Promise<NetworkInfo[]> { return this.networks.list(); }
+
+  networkPorts(): { network: string; port: PortStats }[] { return this.networks.ports(); }
+
+  /** Removes a network that no VM's spec names. */
+  async removeNetwork(name: string): Promise<void> {
+    this.assertOpen();
+    const users = [...this.vms.values()].filter(vm => vm.spec.nics?.some(n => n.type === 'network' && n.network === name)).map(vm => vm.name);
+    this.networks.remove(name, users);
+  }
+
   resources(): { memoryCommittedBytes: number; memoryLimitBytes: number; cores: number } {
     return { memoryCommittedBytes: this.committedBytes(), memoryLimitBytes: this.memoryLimitBytes(), cores: this.cores };
   }
@@ -140,6 +176,7 @@ export class Host implements HostApi {
     await Promise.all([...this.vms.values()].map(vm => vm.stop(opts).catch(() => vm.kill())));
     this.closed = true;
     clearInterval(this.watchdog);
+    this.networks.close();
     this.store.close();
     rmSync(this.lockFile, { force: true });
   }
@@ -230,6 +267,8 @@ export class Vm implements VmHandle, Schedulable {
   private thread: VmThread | undefined;
   /** @internal The files its disks use, from start until its thread has ended. */
   claims: DiskClaim[] | undefined;
+  /** Switch ports of this run's network NICs. */
+  private readonly ports: { network: string; id: string }[] = [];
   private readonly hub: ConsoleHub;
 
   constructor(private readonly host: Host, private readonly record: VmRecord) {
@@ -282,7 +321,14 @@ export class Vm implements VmHandle, Schedulable {
     this.paused = false;
     let thread: VmThread;
     try {
+      this.host.checkNetworks(this.spec);
       const plan = planOf(this.spec, i => this.host.overlayOf(this.id, i));
+      for (const [i, nic] of plan.nics.entries()) {
+        if (nic.kind !== 'network') continue;
+        const { id, handle } = await this.host.networks.attach(nic.network, this.name, i, nic.mac, nic.vlan);
+        this.ports.push({ network: nic.network, id });
+        nic.handle = handle;
+      }
       thread = await VmThread.start(
         plan,
         this.host.scheduler.wake.buffer,
@@ -292,6 +338,7 @@ export class Vm implements VmHandle, Schedulable {
     } catch (err) {
       this.host.scheduler.remove(this);
       this.claims = undefined;
+      this.detachPorts();
       this.setState(previous);
       throw new HostError('invalid', `Cannot start ${this.name}: ${(err as Error).message}`, { cause: err });
     }
@@ -299,6 +346,7 @@ export class Vm implements VmHandle, Schedulable {
       await thread.kill();
       this.host.scheduler.remove(this);
       this.claims = undefined;
+      this.detachPorts();
       this.setState(previous);
       throw new HostError('conflict', 'The host is closed');
     }
@@ -384,6 +432,7 @@ export class Vm implements VmHandle, Schedulable {
     if (this.thread !== thread) return;
     this.thread = undefined;
     this.claims = undefined;
+    this.detachPorts();
     this.paused = false;
     this.host.scheduler.remove(this);
     const exit: NonNullable<VmInfo['exit']> = { reason: end.reason };
@@ -392,6 +441,10 @@ export class Vm implements VmHandle, Schedulable {
     Object.assign(this.record, { stoppedAt: now(), exit, cpuSeconds: this.control.f64[F.CPU_NS] / 1e9 });
     if (end.reason === 'crashed') this.host.log(this.name, `crashed: ${end.message ?? 'unknown reason'}`);
     this.setState(end.reason === 'crashed' ? 'crashed' : 'stopped');
+  }
+
+  private detachPorts(): void {
+    for (const p of this.ports.splice(0)) this.host.networks.detach(p.network, p.id);
   }
 
   private must(action: string, states: VmInfo['state'][]): void {

@@ -55,7 +55,7 @@ test('impossible specs are invalid, each message naming the field', async () => 
     [{ name: 'a', drives: Array.from({ length: 7 }, () => ({ file: '/x' })) }, /^drives: 7 entries, at most 6/],
     [{ name: 'a', jit: 'yes' }, /^jit: must be true or false/],
     [{ name: 'a', append: 'x'.repeat(2000) }, /^append: longer than/],
-    [{ name: 'a', nics: [{ type: 'vde' }] }, /^nics\[0\]\.type: must be "user" or "tap"/],
+    [{ name: 'a', nics: [{ type: 'vde' }] }, /^nics\[0\]\.type: must be "user", "tap" or "network"/],
     [{ name: 'a', nics: [{ type: 'tap', hostfwd: [] }] }, /^nics\[0\]: unknown field "hostfwd"/],
     [{ name: 'a', nics: [{ type: 'user', hostfwd: ['8080:80'] }] }, /^nics\[0\]: hostfwd=8080:80: expected/],
     [{ name: 'a', nics: [{ type: 'user', hostfwd: 'tcp::8080-:80' }] }, /^nics\[0\]\.hostfwd: must be an array/],

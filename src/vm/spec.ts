@@ -90,6 +90,7 @@ const DRIVE_FIELDS = ['file', 'format', 'readonly', 'overlay', 'iops', 'bps'];
 const VOLUME_FIELDS = ['mode', 'files', 'readonly'];
 const SHARE_FIELDS = ['host', 'tag', 'readonly'];
 const TAP_NIC_FIELDS = ['type', 'ifname', 'mac'];
+const NETWORK_NIC_FIELDS = ['type', 'network', 'vlan', 'mac'];
 const USER_NIC_SPEC_FIELDS = ['type', 'mac', ...USER_NIC_FIELDS];
 /** Most hostfwd or allow entries of one NIC. */
 const MAX_NIC_LIST = 64;
@@ -217,7 +218,12 @@ function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec
       throw err instanceof InputError ? invalid(err.message) : err;
     }
     n = u;
-  } else throw invalid(`${where}.type: must be "user" or "tap"`);
+  } else if (o.type === 'network') {
+    onlyKnown(where, o, NETWORK_NIC_FIELDS);
+    if (typeof o.network !== 'string' || !/^[a-z0-9][a-z0-9-]{0,30}$/.test(o.network)) throw invalid(`${where}.network: must be a network's name`);
+    n = { type: 'network', network: o.network };
+    if (o.vlan !== undefined) n.vlan = int(`${where}.vlan`, o.vlan, 1, 4094);
+  } else throw invalid(`${where}.type: must be "user", "tap" or "network"`);
   if (o.mac !== undefined) {
     if (typeof o.mac !== 'string') throw invalid(`${where}.mac: must be a string like 52:54:00:12:34:56`);
     try {
@@ -233,6 +239,7 @@ function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec
 function nicPlan(n: NicSpec, i: number, vm: string): NicConfig {
   const mac = parseMac(`nics[${i}].mac`, n.mac ?? vmMac(vm, i));
   if (n.type === 'tap') return { kind: 'tap', mac, ...(n.ifname !== undefined && { ifname: n.ifname }) };
+  if (n.type === 'network') return { kind: 'network', mac, network: n.network, ...(n.vlan !== undefined && { vlan: n.vlan }) };
   return { kind: 'user', mac, config: parseUserNetOptions(`nics[${i}]`, userOptionString(n)).config };
 }
 

@@ -5,6 +5,8 @@
  */
 import { GasangError } from '../util/errors.js';
 import type { UserNicFields } from '../net/user/options.js';
+import type { NetworkInfo } from './networks.js';
+import type { PortStats } from '../net/switch/index.js';
 
 /** A disk image attached over virtio-blk. */
 export interface DriveSpec {
@@ -49,7 +51,16 @@ export interface UserNicSpec extends UserNicFields {
   mac?: string;
 }
 
-export type NicSpec = TapNicSpec | UserNicSpec;
+/** network: a port of one of the host's named networks (createNetwork; `gasang net create`). */
+export interface NetworkNicSpec {
+  type: 'network';
+  network: string;
+  /** The port's 802.1Q VLAN (access port; the guest sends untagged). Default 1. */
+  vlan?: number;
+  mac?: string;
+}
+
+export type NicSpec = TapNicSpec | UserNicSpec | NetworkNicSpec;
 
 /** What a user declares; everything else has a default. Unknown fields are errors. */
 export interface VmSpec {
@@ -176,4 +187,12 @@ export interface HostApi {
   resources(): { memoryCommittedBytes: number; memoryLimitBytes: number; cores: number };
   /** Stops every VM (forced after the timeout) and closes the store. */
   close(): Promise<void>;
+  /** Named networks (a virtual switch each, with a DHCP/NAT gateway): NetworkSpec in, NetworkInfo out. */
+  createNetwork(spec: unknown): Promise<NetworkInfo>;
+  getNetwork(name: string): Promise<NetworkInfo>;
+  listNetworks(): Promise<NetworkInfo[]>;
+  /** Refused (conflict) while a VM's spec names it. */
+  removeNetwork(name: string): Promise<void>;
+  /** Every VM port of every network with its counters (for /metrics). */
+  networkPorts(): { network: string; port: PortStats }[];
 }

@@ -27,6 +27,7 @@ import { readFileSync } from 'node:fs';
 import type { PowerEvent } from '../machine/syscon.js';
 import type { AttachDrive, AttachShare } from './attach.js';
 import type { NicConfig } from '../net/nic.js';
+import { handleTransfer } from '../net/switch/index.js';
 import { Control, W } from './control.js';
 
 /** What the VM thread boots: the spec with defaults applied, paths resolved, overlays made. */
@@ -94,6 +95,7 @@ export class VmThread {
     this.ended = new Promise(resolve => { this.finish = resolve; });
     this.worker = new Worker(new URL('./worker-main.js', import.meta.url), {
       workerData: { plan, control: this.control.buffer, hostWake },
+      transferList: plan.nics.flatMap(n => (n.kind === 'network' && n.handle ? handleTransfer(n.handle) : [])),
       resourceLimits: VM_THREAD_LIMITS,
       stdout: false,
       stderr: false,

@@ -45,6 +45,8 @@ export interface UserNetConfig {
   hostLoopback?: boolean;
   /** Where DNS queries to the relay go; default: the first nameserver of /etc/resolv.conf. */
   resolver?: { address: string; port?: number };
+  /** Several guests share the network (a switch's gateway): ARP is answered for the gateway and DNS addresses only, the guests answer for themselves. */
+  shared?: boolean;
   /** Caps (defaults in DEFAULT_LIMITS). */
   limits?: Partial<Limits>;
 }
@@ -88,6 +90,7 @@ export interface Resolved {
   denyAll: boolean;
   hostLoopback: boolean;
   resolver: { address: string; port: number } | undefined;
+  shared: boolean;
   limits: Limits;
 }
 
@@ -158,6 +161,7 @@ export function resolveConfig(c: UserNetConfig): Resolved {
     denyAll: c.outbound === 'deny' || (c.restrict === true && rules === undefined),
     hostLoopback: c.hostLoopback ?? true,
     resolver: resolverAddr === undefined ? undefined : { address: resolverAddr, port: c.resolver?.port ?? 53 },
+    shared: c.shared === true,
     limits,
   };
 }

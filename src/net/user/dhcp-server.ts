@@ -1,7 +1,9 @@
 /**
- * The DHCP server of the user network (RFC 2131 §4.3): one lease, the configured guest address,
- * for the NIC's guest. DISCOVER → OFFER, REQUEST → ACK (or NAK when it asks for another address
- * or another server), INFORM → ACK without a lease; DECLINE and RELEASE need no answer.
+ * The DHCP server of the user network (RFC 2131 §4.3): a lease per client MAC, the first one the
+ * configured guest address (10.0.2.15), later clients the addresses after it (several guests share
+ * the network when it is a switch's NAT uplink). DISCOVER → OFFER, REQUEST → ACK (or NAK when it
+ * asks for another address or another server), INFORM → ACK without a lease; DECLINE and RELEASE
+ * need no answer. Leases never expire while the network lives: the pool is small and bounded.
  */
 import { BROADCAST_MAC, put16, put32 } from '../packet/ethernet.js';
 import {
@@ -12,6 +14,7 @@ import type { Resolved } from './config.js';
 import type { GuestLink } from './link.js';
 
 const LEASE_SECONDS = 86400;
+const MAX_LEASES = 1024;
 const BROADCAST_IP = 0xffffffff;
 
 export class DhcpServer {
@@ -20,7 +23,27 @@ export class DhcpServer {
   private readonly reply = new Uint8Array(576);
   private readonly chaddr = new Uint8Array(6);
 
+  /** Address by client MAC (as a 48-bit number), and the reverse. */
+  private readonly leases = new Map<number, number>();
+  private readonly taken = new Set<number>();
+
   constructor(private readonly cfg: Resolved, private readonly link: GuestLink) {}
+
+  /** The client's address: its lease, else the first free one from the guest address up; 0 when the pool is spent. */
+  private leaseOf(mac: number): number {
+    const known = this.leases.get(mac);
+    if (known !== undefined) return known;
+    const cfg = this.cfg;
+    if (this.leases.size >= MAX_LEASES) return 0; // a guest inventing MACs cannot grow the table
+    const last = ((cfg.net | ~cfg.mask) >>> 0) - 1;
+    for (let a = cfg.guest; a <= last; a++) {
+      if (a === cfg.host || a === cfg.dns || this.taken.has(a)) continue;
+      this.leases.set(mac, a);
+      this.taken.add(a);
+      return a;
+    }
+    return 0;
+  }
 
   /** Handles the UDP payload [off, end) of a datagram to port 67. */
   handle(b: Uint8Array, off: number, end: number): void {
@@ -30,6 +53,12 @@ export class DhcpServer {
       return;
     }
     const cfg = this.cfg;
+    const c = off + Dhcp.CHADDR;
+    const lease = this.leaseOf(((b[c]! * 0x10000 + b[c + 1]! * 0x100 + b[c + 2]!) * 0x1000000) + ((b[c + 3]! << 16) | (b[c + 4]! << 8) | b[c + 5]!));
+    if (lease === 0 && q.type !== DhcpType.INFORM) {
+      this.link.counters.drop('dhcp'); // no address left: stay silent, as a server with a spent pool
+      return;
+    }
     let type: number;
     switch (q.type) {
       case DhcpType.DISCOVER: type = DhcpType.OFFER; break;
@@ -38,7 +67,7 @@ export class DhcpServer {
         const asked = q.requested || q.ciaddr;
         const otherServer = q.serverId !== 0 && q.serverId !== cfg.host;
         if (otherServer) return; // the client chose another server: stay silent
-        type = asked === cfg.guest ? DhcpType.ACK : DhcpType.NAK;
+        type = asked === lease ? DhcpType.ACK : DhcpType.NAK;
         break;
       }
       case DhcpType.INFORM: type = DhcpType.ACK; break;
@@ -56,7 +85,7 @@ export class DhcpServer {
     put16(r, Dhcp.FLAGS, q.flags & DHCP_FLAG_BROADCAST);
     const inform = q.type === DhcpType.INFORM;
     if (inform) put32(r, Dhcp.CIADDR, q.ciaddr);
-    if (type !== DhcpType.NAK && !inform) put32(r, Dhcp.YIADDR, cfg.guest);
+    if (type !== DhcpType.NAK && !inform) put32(r, Dhcp.YIADDR, lease);
     if (type !== DhcpType.NAK) put32(r, Dhcp.SIADDR, cfg.host);
     r.set(b.subarray(off + Dhcp.CHADDR, off + Dhcp.CHADDR + 6), Dhcp.CHADDR);
     this.chaddr.set(b.subarray(off + Dhcp.CHADDR, off + Dhcp.CHADDR + 6));
@@ -76,7 +105,7 @@ export class DhcpServer {
     const len = Math.max(i, Dhcp.MIN_SIZE);
     // §4.1: NAKs and replies to clients without an address (or asking for it) are broadcast.
     const broadcast = type === DhcpType.NAK || (q.flags & DHCP_FLAG_BROADCAST) !== 0;
-    const dstIp = inform ? q.ciaddr : broadcast ? BROADCAST_IP : cfg.guest;
+    const dstIp = inform ? q.ciaddr : broadcast ? BROADCAST_IP : lease;
     this.link.counters.dhcpReplies++;
     this.link.sendUdp(cfg.host, DHCP_SERVER_PORT, dstIp, DHCP_CLIENT_PORT, r.subarray(0, len), broadcast && !inform ? BROADCAST_MAC : this.chaddr);
   }

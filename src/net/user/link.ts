@@ -53,6 +53,8 @@ export function virtualMac(ip: number): Uint8Array {
   return Uint8Array.from([0x52, 0x55, ip >>> 24, (ip >>> 16) & 0xff, (ip >>> 8) & 0xff, ip & 0xff]);
 }
 
+const MAX_NEIGHBOURS = 1024;
+
 export const L3 = Eth.SIZE;
 export const L4 = Eth.SIZE + Ip4.SIZE;
 
@@ -64,6 +66,8 @@ export class GuestLink {
   private port: NicPort | undefined;
   /** The guest's MAC: the NIC's until the guest sends from another. */
   guestMac = new Uint8Array(6);
+  /** Guests' MACs by IPv4 address, when several share this network (a switch's NAT uplink). */
+  private readonly neighbours = new Map<number, Uint8Array>();
   private readonly queue: Uint8Array[] = [];
   /** Sources waiting for room (TCP connections with data); called on onRxSpace. */
   readonly waiting = new Set<{ flush(): void }>();
@@ -89,8 +93,19 @@ export class GuestLink {
   /** The MAC frames from `src` carry: the DNS address has its own, everything else comes through the gateway. */
   macFor(src: number): Uint8Array { return src === this.dnsIp ? this.dnsMac : this.gatewayMac; }
 
+  /** Remembers which MAC sent from `ip` (frame bytes [at, at+6)); bounded, as a switch's table. */
+  learn(ip: number, f: Uint8Array, at: number): void {
+    const known = this.neighbours.get(ip);
+    if (known && known[0] === f[at] && known[1] === f[at + 1] && known[2] === f[at + 2] && known[3] === f[at + 3] && known[4] === f[at + 4] && known[5] === f[at + 5]) return;
+    if (!known && this.neighbours.size >= MAX_NEIGHBOURS) return;
+    this.neighbours.set(ip, f.slice(at, at + 6));
+  }
+
+  /** The MAC frames to `ip` go to: the guest that sent from it, else the NIC's guest. */
+  macOf(ip: number): Uint8Array { return this.neighbours.get(ip) ?? this.guestMac; }
+
   /** Writes Ethernet and IPv4 headers for an L4 payload of `l4Len` bytes already at L4 in buf; returns the frame length. */
-  ipHeader(src: number, dst: number, proto: number, l4Len: number, dstMac: Uint8Array = this.guestMac): number {
+  ipHeader(src: number, dst: number, proto: number, l4Len: number, dstMac: Uint8Array = this.macOf(dst)): number {
     const b = this.buf;
     writeEthernet(b, dstMac, this.macFor(src), EtherType.IPV4);
     b[L3 + Ip4.VER_IHL] = 0x45;
@@ -150,7 +165,7 @@ export class GuestLink {
   }
 
   /** Sends a UDP datagram to the guest (payload copied from `data`); false if dropped. */
-  sendUdp(src: number, srcPort: number, dst: number, dstPort: number, data: Uint8Array, dstMac: Uint8Array = this.guestMac): boolean {
+  sendUdp(src: number, srcPort: number, dst: number, dstPort: number, data: Uint8Array, dstMac: Uint8Array = this.macOf(dst)): boolean {
     const b = this.buf;
     const len = Udp.SIZE + data.length;
     if (L4 + len > MAX_FRAME || L4 + len > (this.port?.offloads.maxFrame ?? 0)) {
@@ -172,5 +187,6 @@ export class GuestLink {
   clear(): void {
     this.queue.length = 0;
     this.waiting.clear();
+    this.neighbours.clear();
   }
 }

@@ -112,7 +112,7 @@ export class UserNet implements NetBackend {
     return ((a & cfg.mask) >>> 0) === cfg.net && a !== cfg.net && a !== ((cfg.net | ~cfg.mask) >>> 0);
   }
 
-  /** RFC 826: answer requests for every address of the network but the asker's own (libslirp does too). */
+  /** RFC 826: answer requests for every address of the network but the asker's own (libslirp does too), or only the gateway's and DNS's on a shared network. */
   private arp(f: Uint8Array, a: number): void {
     const c = this.counters;
     if (f.length < a + Arp.SIZE || be16(f, a + Arp.HTYPE) !== 1 || be16(f, a + Arp.PTYPE) !== EtherType.IPV4 || f[a + Arp.HLEN] !== 6 || f[a + Arp.PLEN] !== 4) {
@@ -122,6 +122,7 @@ export class UserNet implements NetBackend {
     if (be16(f, a + Arp.OPER) !== ArpOp.REQUEST) return; // replies and announcements need no answer
     const spa = be32(f, a + Arp.SPA), tpa = be32(f, a + Arp.TPA);
     if (tpa === spa || !this.inNet(tpa) || (tpa === this.cfg.guest && spa !== 0)) return;
+    if (this.cfg.shared && tpa !== this.cfg.host && tpa !== this.cfg.dns) return; // another guest answers for itself
     const b = this.link.buf;
     const mac = virtualMac(tpa);
     writeEthernet(b, f.subarray(a + Arp.SHA, a + Arp.SHA + 6), mac, EtherType.ARP);
@@ -153,6 +154,7 @@ export class UserNet implements NetBackend {
     if (be16(f, l3 + Ip4.FLAGS_FRAG) & (IP4_MF | IP4_FRAG_OFFSET)) { c.drop('fragment'); return; }
     if (meta.gso !== Gso.NONE && (meta.gso !== Gso.TCPV4 || f[l3 + Ip4.PROTO] !== IpProto.TCP)) { c.drop('guest-offload'); return; }
     const src = be32(f, l3 + Ip4.SRC), dst = be32(f, l3 + Ip4.DST);
+    if (this.inNet(src) && src !== cfg.host && src !== cfg.dns && !isMulticastMac(f, Eth.SRC)) this.link.learn(src, f, Eth.SRC);
     const l4 = l3 + ihl, end = l3 + total;
     const proto = f[l3 + Ip4.PROTO];
     const verify = !meta.needsCsum && !meta.dataValid;

@@ -1,0 +1,102 @@
+// gasangd's named networks with real guests: VMs on one network get their own addresses from the
+// gateway's DHCP, reach each other and (with NAT) the host; an isolated network and different
+// VLANs keep VMs apart; the switch's per-port counters reach /metrics and the network's info.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { READY } from './guest.js';
+import { renderMetrics, RequestCounter } from '../../src/api/metrics.js';
+import { Host } from '../../src/vm/host.js';
+import { ConsoleText, tempDir } from '../../src/vm/testing.js';
+import type { NicSpec, VmHandle } from '../../src/vm/types.js';
+
+interface Booted { vm: VmHandle; con: ConsoleText; ip: string }
+
+/** Creates and boots a VM with `nics`, waits for its shell and for eth0's DHCP address. */
+async function boot(host: Host, name: string, nics: NicSpec[]): Promise<Booted> {
+  const vm = await host.create({ name, nics });
+  await vm.start();
+  const con = new ConsoleText(vm, true);
+  await con.waitFor(READY, 180_000);
+  // Typed markers are split by "" so that only the output, not the echo, matches.
+  await con.run('until ip -4 addr show eth0 | grep -q "inet "; do sleep 0.2; done; ip -4 addr show eth0; echo LE""ASED', /LEASED/, 60_000);
+  const ip = /inet (\d+\.\d+\.\d+\.\d+)\/\d+/.exec(con.text.slice(con.text.lastIndexOf('ip -4 addr show eth0;')))?.[1];
+  assert.ok(ip, `${name} has an address`);
+  return { vm, con, ip };
+}
+
+/** Runs `cmd` in the guest and returns its exit status (printed as ST=n). */
+async function status(b: Booted, cmd: string, ms = 60_000): Promise<number> {
+  const from = b.con.text.length;
+  await b.con.run(`${cmd} >/dev/null 2>&1; echo S""T=$?`, /ST=\d+/, ms);
+  return Number(/ST=(\d+)/.exec(b.con.text.slice(from))![1]);
+}
+
+test('a NAT network: two VMs get distinct leases, ping and fetch from each other and from the host; counters in /metrics', { timeout: 400_000 }, async t => {
+  const { dir, cleanup } = tempDir('net-switch');
+  const host = new Host({ stateDir: join(dir, 'state') });
+  t.after(async () => { await host.close({ timeoutMs: 1000 }); cleanup(); });
+  const web = createServer((_q, r) => r.end('from the host\n'));
+  await new Promise<void>(r => web.listen(0, '127.0.0.1', r));
+  t.after(() => web.close());
+
+  const net = await host.createNetwork({ name: 'lan', subnet: '10.0.7.0/24' });
+  assert.deepEqual({ ...net.spec, gateway: net.gateway, dns: net.dns }, { name: 'lan', subnet: '10.0.7.0/24', nat: true, isolated: false, gateway: '10.0.7.2', dns: '10.0.7.3' });
+  const [a, b] = await Promise.all([boot(host, 'va', [{ type: 'network', network: 'lan' }]), boot(host, 'vb', [{ type: 'network', network: 'lan' }])]);
+  assert.deepEqual([a.ip, b.ip].sort(), ['10.0.7.15', '10.0.7.16']);
+
+  assert.equal(await status(a, `ping -c 2 -W 5 ${b.ip}`), 0, 'va pings vb');
+  await b.con.run('mkdir -p /www && echo "served by vb" > /www/index.html && httpd -p 80 -h /www && echo HT""TPD', /HTTPD/, 30_000);
+  const from = a.con.text.length;
+  await a.con.run(`wget -q -O - http://${b.ip}/; echo DO""NE`, /DONE/, 60_000);
+  assert.match(a.con.text.slice(from), /served by vb/);
+  const port = (web.address() as AddressInfo).port;
+  const from2 = b.con.text.length;
+  await b.con.run(`wget -q -O - http://10.0.7.2:${port}/; echo DO""NE`, /DONE/, 60_000);
+  assert.match(b.con.text.slice(from2), /from the host/, 'NAT to the host through the gateway');
+
+  const info = await host.getNetwork('lan');
+  const ports = Object.fromEntries(info.ports.map(p => [p.vm, p]));
+  assert.equal(ports.va?.ip, a.ip, 'the switch learned va\'s address from its DHCP lease');
+  assert.equal(ports.vb?.ip, b.ip);
+  assert.ok(ports.va!.rxFrames > 5 && ports.va!.txFrames > 5);
+  assert.ok(info.gatewayStats.dhcpReplies! >= 4, 'two DISCOVER/REQUEST exchanges');
+  const metrics = renderMetrics(host, new RequestCounter());
+  assert.match(metrics, new RegExp(`gasang_net_port_rx_frames_total\\{network="lan",port="va/0",vm="va",mac="${ports.va!.mac}"\\} [1-9]\\d*`));
+  assert.match(metrics, /gasang_net_port_dropped_frames_total\{network="lan",port="vb\/0",vm="vb",mac="[0-9a-f:]+",reason="spoof"\} 0/);
+
+  await assert.rejects(host.removeNetwork('lan'), /Cannot remove network lan: VMs va, vb use it/);
+  await a.vm.stop({ timeoutMs: 60_000 });
+  assert.deepEqual((await host.getNetwork('lan')).ports.map(p => p.vm), ['vb'], 'a stopped VM leaves the switch');
+});
+
+test('an isolated network and VLANs keep VMs apart; the gateway still answers', { timeout: 400_000 }, async t => {
+  const { dir, cleanup } = tempDir('net-switch-iso');
+  const host = new Host({ stateDir: join(dir, 'state') });
+  t.after(async () => { await host.close({ timeoutMs: 1000 }); cleanup(); });
+  await host.createNetwork({ name: 'iso', subnet: '10.0.8.0/24', isolated: true, nat: false });
+  await host.createNetwork({ name: 'vl', subnet: '10.0.9.0/24' });
+  const [i1, i2] = await Promise.all([boot(host, 'i1', [{ type: 'network', network: 'iso' }]), boot(host, 'i2', [{ type: 'network', network: 'iso' }])]);
+  assert.equal(await status(i1, 'ping -c 2 -W 5 10.0.8.2'), 0, 'the gateway answers on an isolated network');
+  assert.equal(await status(i1, `ping -c 2 -W 3 ${i2.ip}`), 1, 'VMs on an isolated network do not reach each other');
+  const iso = await host.getNetwork('iso');
+  assert.ok(iso.ports.reduce((n, p) => n + p.drops.acl, 0) > 0, 'the denied frames are counted');
+  await i2.vm.stop({ timeoutMs: 60_000 });
+
+  // VLAN 10 holds one VM and the gateway's VLAN 1 the other: the first gets no lease, the two never meet.
+  const v1 = await boot(host, 'v1', [{ type: 'network', network: 'vl' }]);
+  const v2vm = await host.create({ name: 'v2', nics: [{ type: 'network', network: 'vl', vlan: 10 }] });
+  await v2vm.start();
+  const v2con = new ConsoleText(v2vm, true);
+  await v2con.waitFor(READY, 180_000);
+  await v2con.run('killall udhcpc; ifconfig eth0 10.0.9.99 netmask 255.255.255.0 up; echo UP""DONE', /UPDONE/, 30_000);
+  const v2: Booted = { vm: v2vm, con: v2con, ip: '10.0.9.99' };
+  const port = async (vm: string) => (await host.getNetwork('vl')).ports.find(p => p.vm === vm)!;
+  const v1Before = (await port('v1')).txFrames, v2Before = (await port('v2')).rxFrames;
+  assert.equal(await status(v2, `ping -c 2 -W 3 ${v1.ip}`), 1, 'VLAN 10 does not reach VLAN 1');
+  assert.ok((await port('v2')).rxFrames > v2Before, 'v2 sent its ARP requests');
+  assert.equal((await port('v1')).txFrames, v1Before, 'none of them reached v1');
+  assert.equal(await status(v1, 'ping -c 1 -W 3 10.0.9.99'), 1, 'and back');
+});
