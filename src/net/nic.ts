@@ -7,7 +7,7 @@ import { GasangError, InputError } from '../util/errors.js';
 import { splitOptions } from '../util/split-options.js';
 import type { NetBackend } from '../devices/virtio/net/backend.js';
 import { defaultMac, parseMac } from './mac.js';
-import { SwitchPortBackend, type PortHandle } from './switch/index.js';
+import { SwitchPortBackend, type AclRule, type PortHandle } from './switch/index.js';
 import { TapBackend } from './tap/tap.js';
 import type { UserNetConfig } from './user/config.js';
 import { parseUserNetOptions } from './user/options.js';
@@ -16,7 +16,7 @@ import { UserNet } from './user/usernet.js';
 export interface TapNic { kind: 'tap'; mac: Uint8Array; ifname?: string }
 export interface UserNic { kind: 'user'; mac: Uint8Array; config: UserNetConfig }
 /** A port of one of gasangd's networks; the daemon adds the port and fills in its handle when the VM starts. */
-export interface NetworkNic { kind: 'network'; mac: Uint8Array; network: string; vlan?: number; handle?: PortHandle }
+export interface NetworkNic { kind: 'network'; mac: Uint8Array; network: string; vlan?: number; acl?: AclRule[]; handle?: PortHandle }
 export type NicConfig = TapNic | UserNic | NetworkNic;
 
 const bad = (message: string): InputError => new InputError('bad-nic', message);

@@ -325,7 +325,7 @@ export class Vm implements VmHandle, Schedulable {
       const plan = planOf(this.spec, i => this.host.overlayOf(this.id, i));
       for (const [i, nic] of plan.nics.entries()) {
         if (nic.kind !== 'network') continue;
-        const { id, handle } = await this.host.networks.attach(nic.network, this.name, i, nic.mac, nic.vlan);
+        const { id, handle } = await this.host.networks.attach(nic.network, this.name, i, nic);
         this.ports.push({ network: nic.network, id });
         nic.handle = handle;
       }

@@ -11,7 +11,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIp4 } from '../net/packet/ip.js';
-import { VirtualSwitch, type PortHandle, type PortStats } from '../net/switch/index.js';
+import { VirtualSwitch, type AclRule, type PortHandle, type PortStats } from '../net/switch/index.js';
 import { resolveConfig, UserNetError } from '../net/user/config.js';
 import { virtualMac } from '../net/user/link.js';
 import { UserNet } from '../net/user/usernet.js';
@@ -157,11 +157,11 @@ export class Networks {
   }
 
   /** A port for NIC `index` of a starting VM; hand the result to its thread. */
-  async attach(network: string, vm: string, index: number, mac: Uint8Array, vlan: number | undefined): Promise<{ id: string; handle: PortHandle }> {
+  async attach(network: string, vm: string, index: number, nic: { mac: Uint8Array; vlan?: number; acl?: AclRule[] }): Promise<{ id: string; handle: PortHandle }> {
     const n = this.get(network);
     await n.ready;
     const id = `${vm}/${index}`;
-    return { id, handle: n.vswitch.addPort({ id, vm, mac, ...(vlan !== undefined && { vlan }) }) };
+    return { id, handle: n.vswitch.addPort({ id, vm, mac: nic.mac, ...(nic.vlan !== undefined && { vlan: nic.vlan }), ...(nic.acl && { acl: nic.acl }) }) };
   }
 
   detach(network: string, id: string): void {

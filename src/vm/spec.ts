@@ -14,6 +14,8 @@ import { HostError, type DriveSpec, type NicSpec, type ShareSpec, type UserNicSp
 import { createHash } from 'node:crypto';
 import { formatMac, parseMac } from '../net/mac.js';
 import type { NicConfig } from '../net/nic.js';
+import { Acl, type AclRule } from '../net/switch/acl.js';
+import { SwitchError } from '../net/switch/errors.js';
 import { parseUserNetOptions, USER_NIC_FIELDS, userOptionString } from '../net/user/options.js';
 import { InputError } from '../util/errors.js';
 
@@ -90,7 +92,7 @@ const DRIVE_FIELDS = ['file', 'format', 'readonly', 'overlay', 'iops', 'bps'];
 const VOLUME_FIELDS = ['mode', 'files', 'readonly'];
 const SHARE_FIELDS = ['host', 'tag', 'readonly'];
 const TAP_NIC_FIELDS = ['type', 'ifname', 'mac'];
-const NETWORK_NIC_FIELDS = ['type', 'network', 'vlan', 'mac'];
+const NETWORK_NIC_FIELDS = ['type', 'network', 'vlan', 'acl', 'mac'];
 const USER_NIC_SPEC_FIELDS = ['type', 'mac', ...USER_NIC_FIELDS];
 /** Most hostfwd or allow entries of one NIC. */
 const MAX_NIC_LIST = 64;
@@ -223,6 +225,15 @@ function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec
     if (typeof o.network !== 'string' || !/^[a-z0-9][a-z0-9-]{0,30}$/.test(o.network)) throw invalid(`${where}.network: must be a network's name`);
     n = { type: 'network', network: o.network };
     if (o.vlan !== undefined) n.vlan = int(`${where}.vlan`, o.vlan, 1, 4094);
+    if (o.acl !== undefined) {
+      const rules = array(`${where}.acl`, o.acl, MAX_NIC_LIST);
+      try {
+        new Acl(rules as AclRule[], `${where}.acl`);
+      } catch (err) {
+        throw err instanceof SwitchError ? invalid(err.message) : err;
+      }
+      n.acl = structuredClone(rules) as AclRule[];
+    }
   } else throw invalid(`${where}.type: must be "user", "tap" or "network"`);
   if (o.mac !== undefined) {
     if (typeof o.mac !== 'string') throw invalid(`${where}.mac: must be a string like 52:54:00:12:34:56`);
@@ -239,7 +250,7 @@ function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec
 function nicPlan(n: NicSpec, i: number, vm: string): NicConfig {
   const mac = parseMac(`nics[${i}].mac`, n.mac ?? vmMac(vm, i));
   if (n.type === 'tap') return { kind: 'tap', mac, ...(n.ifname !== undefined && { ifname: n.ifname }) };
-  if (n.type === 'network') return { kind: 'network', mac, network: n.network, ...(n.vlan !== undefined && { vlan: n.vlan }) };
+  if (n.type === 'network') return { kind: 'network', mac, network: n.network, ...(n.vlan !== undefined && { vlan: n.vlan }), ...(n.acl && { acl: n.acl }) };
   return { kind: 'user', mac, config: parseUserNetOptions(`nics[${i}]`, userOptionString(n)).config };
 }
 

@@ -6,7 +6,7 @@
 import { GasangError } from '../util/errors.js';
 import type { UserNicFields } from '../net/user/options.js';
 import type { NetworkInfo } from './networks.js';
-import type { PortStats } from '../net/switch/index.js';
+import type { AclRule, PortStats } from '../net/switch/index.js';
 
 /** A disk image attached over virtio-blk. */
 export interface DriveSpec {
@@ -57,6 +57,8 @@ export interface NetworkNicSpec {
   network: string;
   /** The port's 802.1Q VLAN (access port; the guest sends untagged). Default 1. */
   vlan?: number;
+  /** Ordered allow/deny rules on the IPv4 5-tuple, first match wins (directions are the VM's). */
+  acl?: AclRule[];
   mac?: string;
 }
 

@@ -34,7 +34,7 @@ async function status(b: Booted, cmd: string, ms = 60_000): Promise<number> {
   return Number(/ST=(\d+)/.exec(b.con.text.slice(from))![1]);
 }
 
-test('a NAT network: two VMs get distinct leases, ping and fetch from each other and from the host; counters in /metrics', { timeout: 400_000 }, async t => {
+test('a NAT network: two VMs get distinct leases, ping each other, move 64 MiB with nc and fetch from the host; an ACL blocks port 80; a VM on another VLAN receives nothing; counters in /metrics', { timeout: 400_000 }, async t => {
   const { dir, cleanup } = tempDir('net-switch');
   const host = new Host({ stateDir: join(dir, 'state') });
   t.after(async () => { await host.close({ timeoutMs: 1000 }); cleanup(); });
@@ -44,14 +44,38 @@ test('a NAT network: two VMs get distinct leases, ping and fetch from each other
 
   const net = await host.createNetwork({ name: 'lan', subnet: '10.0.7.0/24' });
   assert.deepEqual({ ...net.spec, gateway: net.gateway, dns: net.dns }, { name: 'lan', subnet: '10.0.7.0/24', nat: true, isolated: false, gateway: '10.0.7.2', dns: '10.0.7.3' });
-  const [a, b] = await Promise.all([boot(host, 'va', [{ type: 'network', network: 'lan' }]), boot(host, 'vb', [{ type: 'network', network: 'lan' }])]);
+  // vb's port takes no TCP to port 80; vc sits on VLAN 20, away from everyone.
+  const [a, b] = await Promise.all([
+    boot(host, 'va', [{ type: 'network', network: 'lan' }]),
+    boot(host, 'vb', [{ type: 'network', network: 'lan', acl: [{ action: 'deny', direction: 'in', proto: 'tcp', dstPort: 80 }] }]),
+  ]);
   assert.deepEqual([a.ip, b.ip].sort(), ['10.0.7.15', '10.0.7.16']);
+  const vc = await host.create({ name: 'vc', nics: [{ type: 'network', network: 'lan', vlan: 20 }] });
+  await vc.start();
+  await new ConsoleText(vc).waitFor(READY, 180_000);
 
   assert.equal(await status(a, `ping -c 2 -W 5 ${b.ip}`), 0, 'va pings vb');
-  await b.con.run('mkdir -p /www && echo "served by vb" > /www/index.html && httpd -p 80 -h /www && echo HT""TPD', /HTTPD/, 30_000);
+  await b.con.run('mkdir -p /www && echo "served by vb" > /www/index.html && httpd -p 80 -h /www && httpd -p 8080 -h /www && echo HT""TPD', /HTTPD/, 30_000);
   const from = a.con.text.length;
-  await a.con.run(`wget -q -O - http://${b.ip}/; echo DO""NE`, /DONE/, 60_000);
-  assert.match(a.con.text.slice(from), /served by vb/);
+  await a.con.run(`wget -q -O - http://${b.ip}:8080/; echo DO""NE`, /DONE/, 60_000);
+  assert.match(a.con.text.slice(from), /served by vb/, 'an allowed port works');
+  assert.notEqual(await status(a, `wget -q -T 5 -O - http://${b.ip}/`), 0, 'the ACL blocks port 80');
+  assert.ok((await host.getNetwork('lan')).ports.find(p => p.vm === 'vb')!.drops.acl > 0, 'and counts it');
+
+  // 64 MiB VM to VM with nc, checksummed on both ends.
+  const sums = /([0-9a-f]{64})/;
+  await b.con.run('nc -l -p 5000 | sha256sum > /tmp/got & echo LI""STENING', /LISTENING/, 30_000);
+  const fromA = a.con.text.length;
+  await a.con.run('dd if=/dev/urandom of=/tmp/blob bs=1M count=64 2>/dev/null; sha256sum /tmp/blob; echo GE""NERATED', /GENERATED/, 300_000);
+  const sent = sums.exec(a.con.text.slice(fromA).split('GENERATED')[0]!.split('\n').slice(1).join('\n'))?.[1];
+  assert.ok(sent);
+  assert.equal(await status(a, `nc ${b.ip} 5000 < /tmp/blob`, 300_000), 0);
+  const fromB = b.con.text.length;
+  await b.con.run('while [ ! -s /tmp/got ]; do sleep 0.2; done; cat /tmp/got; echo RE""CEIVED', /RECEIVED/, 120_000);
+  assert.equal(sums.exec(b.con.text.slice(fromB).split('\n').slice(1).join('\n'))?.[1], sent, '64 MiB arrived intact');
+  const vcPort = (await host.getNetwork('lan')).ports.find(p => p.vm === 'vc')!;
+  assert.equal(vcPort.txFrames, 0, 'the VM on VLAN 20 received not one frame');
+  assert.ok(vcPort.rxFrames > 0, 'though it sent (DHCP)');
   const port = (web.address() as AddressInfo).port;
   const from2 = b.con.text.length;
   await b.con.run(`wget -q -O - http://10.0.7.2:${port}/; echo DO""NE`, /DONE/, 60_000);
@@ -67,9 +91,9 @@ test('a NAT network: two VMs get distinct leases, ping and fetch from each other
   assert.match(metrics, new RegExp(`gasang_net_port_rx_frames_total\\{network="lan",port="va/0",vm="va",mac="${ports.va!.mac}"\\} [1-9]\\d*`));
   assert.match(metrics, /gasang_net_port_dropped_frames_total\{network="lan",port="vb\/0",vm="vb",mac="[0-9a-f:]+",reason="spoof"\} 0/);
 
-  await assert.rejects(host.removeNetwork('lan'), /Cannot remove network lan: VMs va, vb use it/);
+  await assert.rejects(host.removeNetwork('lan'), /Cannot remove network lan: VMs va, vb, vc use it/);
   await a.vm.stop({ timeoutMs: 60_000 });
-  assert.deepEqual((await host.getNetwork('lan')).ports.map(p => p.vm), ['vb'], 'a stopped VM leaves the switch');
+  assert.deepEqual((await host.getNetwork('lan')).ports.map(p => p.vm), ['vb', 'vc'], 'a stopped VM leaves the switch');
 });
 
 test('an isolated network and VLANs keep VMs apart; the gateway still answers', { timeout: 400_000 }, async t => {
