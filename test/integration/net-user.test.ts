@@ -8,7 +8,7 @@ import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { createServer as createHttpServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CliSession } from './cli-session.js';
-import { READY } from './guest.js';
+import { DEBIAN, debianAvailable, READY } from './guest.js';
 import { guestProgram } from './guest-programs.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -61,7 +61,12 @@ function fetchText(url: string): Promise<{ status: number; body: Buffer }> {
   });
 }
 
-test('bundled guest on a user network: DHCP 10.0.2.15, DNS relay, a download from the host, ping, UDP both ways, hostfwd into the guest', { timeout: 300_000 }, async t => {
+const GUESTS: { name: string; args: string[]; skip?: string | false }[] = [
+  { name: 'bundled guest', args: [] },
+  { name: 'Debian kernel guest', args: ['--kernel', DEBIAN.kernel, '--initrd', DEBIAN.initrd, '--append', 'console=ttyS0 gasang.modules=1'], skip: !debianAvailable() && 'run scripts/fetch-debian-guest.sh first' },
+];
+
+for (const guest of GUESTS) test(`${guest.name} on a user network: DHCP 10.0.2.15, DNS relay, a download from the host, ping, UDP both ways, hostfwd into the guest`, { timeout: 300_000, skip: guest.skip }, async t => {
   const blob = randomBytes(2 << 20);
   const web = createHttpServer((_q, r) => r.end(blob));
   await new Promise<void>(r => web.listen(0, '127.0.0.1', r));
@@ -73,6 +78,7 @@ test('bundled guest on a user network: DHCP 10.0.2.15, DNS relay, a download fro
   t.after(() => { web.close(); echo.close(); dns.socket.close(); });
 
   const s = new CliSession([
+    ...guest.args,
     '--share', `host=${guestProgram('udp-echo')},tag=progs,readonly=on`,
     '--nic', `user,hostfwd=tcp:127.0.0.1:${tcpFwd}-:80,hostfwd=udp:127.0.0.1:${udpFwd}-:7777,resolver=127.0.0.1:${port(dns.socket)},hostname=vm1,domain=gasang.test`,
   ]);
