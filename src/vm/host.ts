@@ -16,10 +16,10 @@ import { RAM_OFFSET } from '../cpu/layout.js';
 import { ConsoleHub } from './console-hub.js';
 import { Activity, Control, F } from './control.js';
 import { CpuScheduler, type Schedulable } from './scheduler.js';
-import { checkFiles, checkSpec, planOf, type CheckedSpec } from './spec.js';
+import { checkFiles, checkSpec, planOf, userGuestAddress, vmMac, type CheckedSpec } from './spec.js';
 import { VmStore, type VmRecord } from './store.js';
 import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
-import { HostError, type ConsoleClient, type HostApi, type HostOptions, type VmHandle, type VmInfo, type VmSpec } from './types.js';
+import { HostError, type NicCounters, type NicInfo, type ConsoleClient, type HostApi, type HostOptions, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
 import { claimConflict, diskClaims, type DiskClaim } from './disk-claims.js';
 import { Networks, type NetworkInfo } from './networks.js';
@@ -267,6 +267,8 @@ export class Vm implements VmHandle, Schedulable {
   private thread: VmThread | undefined;
   /** @internal The files its disks use, from start until its thread has ended. */
   claims: DiskClaim[] | undefined;
+  /** The last NIC counters the running thread sent. */
+  private nicStats: NicCounters[] = [];
   /** Switch ports of this run's network NICs. */
   private readonly ports: { network: string; id: string }[] = [];
   private readonly hub: ConsoleHub;
@@ -304,6 +306,7 @@ export class Vm implements VmHandle, Schedulable {
         diskReadBytes: f[F.DISK_READ],
         diskWriteBytes: f[F.DISK_WRITE],
       },
+      ...(r.spec.nics?.length ? { nics: this.nicInfo() } : {}),
     };
   }
 
@@ -332,7 +335,7 @@ export class Vm implements VmHandle, Schedulable {
       thread = await VmThread.start(
         plan,
         this.host.scheduler.wake.buffer,
-        { output: bytes => this.hub.push(bytes), log: line => this.host.log(this.name, line) },
+        { output: bytes => this.hub.push(bytes), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; } },
         control => { this.control = control; this.host.scheduler.add(this); },
       );
     } catch (err) {
@@ -433,6 +436,7 @@ export class Vm implements VmHandle, Schedulable {
     this.thread = undefined;
     this.claims = undefined;
     this.detachPorts();
+    this.nicStats = [];
     this.paused = false;
     this.host.scheduler.remove(this);
     const exit: NonNullable<VmInfo['exit']> = { reason: end.reason };
@@ -441,6 +445,21 @@ export class Vm implements VmHandle, Schedulable {
     Object.assign(this.record, { stoppedAt: now(), exit, cpuSeconds: this.control.f64[F.CPU_NS] / 1e9 });
     if (end.reason === 'crashed') this.host.log(this.name, `crashed: ${end.message ?? 'unknown reason'}`);
     this.setState(end.reason === 'crashed' ? 'crashed' : 'stopped');
+  }
+
+  private nicInfo(): NicInfo[] {
+    const running = this.thread !== undefined;
+    const ports = running ? this.host.networkPorts() : [];
+    return (this.spec.nics ?? []).map((n, index) => {
+      const base = { index, type: n.type, mac: n.mac ?? vmMac(this.name, index) };
+      if (n.type === 'network') {
+        const p = ports.find(x => x.network === n.network && x.port.id === `${this.name}/${index}`)?.port;
+        const counters = p ? { fromGuestFrames: p.rxFrames, fromGuestBytes: p.rxBytes, toGuestFrames: p.txFrames, toGuestBytes: p.txBytes, dropped: Object.values(p.drops).reduce((a, b) => a + b, 0) } : {};
+        return { ...base, network: n.network, ip: p?.ip ?? null, ...counters };
+      }
+      const ip = n.type === 'user' ? userGuestAddress(n) : null;
+      return { ...base, ip, ...(running ? this.nicStats[index] : {}) };
+    });
   }
 
   private detachPorts(): void {

@@ -17,6 +17,8 @@ import type { NicConfig } from '../net/nic.js';
 import { Acl, type AclRule } from '../net/switch/acl.js';
 import { SwitchError } from '../net/switch/errors.js';
 import { parseUserNetOptions, USER_NIC_FIELDS, userOptionString } from '../net/user/options.js';
+import { resolveConfig } from '../net/user/config.js';
+import { formatIp4 } from '../net/packet/ip.js';
 import { InputError } from '../util/errors.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -244,6 +246,12 @@ function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec
     }
   } else n.mac = vmMac(vm, index);
   return n;
+}
+
+/** The address a user NIC's DHCP gives the guest. */
+export function userGuestAddress(n: UserNicSpec): string {
+  const { config } = parseUserNetOptions('nic', userOptionString(n));
+  return formatIp4(resolveConfig({ ...config, resolver: { address: '127.0.0.1' } }).guest);
 }
 
 /** What the VM thread opens for a checked NIC. */

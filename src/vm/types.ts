@@ -104,6 +104,27 @@ export interface VmInfo {
   /** How the last run ended (guest power-off, reset, forced stop, kill, emulation crash). */
   exit?: { reason: 'poweroff' | 'reset' | 'stopped' | 'killed' | 'crashed'; code?: number; message?: string };
   usage: VmUsage;
+  /** The VM's network cards, with their addresses and, while it runs, their counters. */
+  nics?: NicInfo[];
+}
+
+/** Frames and bytes through a NIC, in the guest's directions. */
+export interface NicCounters {
+  fromGuestFrames: number;
+  fromGuestBytes: number;
+  toGuestFrames: number;
+  toGuestBytes: number;
+  /** Frames dropped on the way (full queues, hostile frames, ACLs, spoofing). */
+  dropped: number;
+}
+
+export interface NicInfo extends Partial<NicCounters> {
+  index: number;
+  type: NicSpec['type'];
+  mac: string;
+  network?: string;
+  /** The guest's IPv4 address: its lease on a user network or a network, null while unknown (always for tap). */
+  ip: string | null;
 }
 
 export interface VmUsage {

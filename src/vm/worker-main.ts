@@ -11,7 +11,8 @@
 import { openSync, readSync, readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { VirtMachine, type RunGate, type VirtDrive, type VirtNic } from '../machine/virt.js';
-import { openNic } from '../net/nic.js';
+import { openNic, type NicConfig } from '../net/nic.js';
+import type { NicCounters } from './types.js';
 import { H } from '../cpu/layout.js';
 import type { VirtioNineP } from '../devices/virtio/9p/device.js';
 import { openDrives, openShares } from './attach.js';
@@ -97,6 +98,17 @@ async function main(): Promise<void> {
   bus.read = (addr, size) => { mmio++; return read(addr, size); };
   bus.write = (addr, size, value) => { mmio++; return write(addr, size, value); };
 
+  // NIC counters for inspect, sent when they changed (at most once a second).
+  let lastNics = '';
+  if (nics.length) {
+    setInterval(() => {
+      const stats = nics.map((n, i) => nicCounters(plan.nics[i]!.kind, n.backend.stats()));
+      const text = JSON.stringify(stats);
+      if (text !== lastNics) send({ type: 'nics', stats });
+      lastNics = text;
+    }, 1000).unref();
+  }
+
   const f64 = ctl.f64, harts = vm.cpu.harts, blk = vm.drives;
   let lastNs = cpuClock.ns();
   /** Publishes CPU time and counters, and spends the budget. */
@@ -158,3 +170,10 @@ async function main(): Promise<void> {
 }
 
 main().catch(err => send({ type: 'failed', message: `Emulation failed: ${message(err)}` }));
+
+/** One shape for every backend's counters: the user network counts from its own side (rx = from the guest). */
+function nicCounters(kind: NicConfig['kind'], s: Record<string, number>): NicCounters {
+  const n = (k: string): number => s[k] ?? 0;
+  if (kind === 'user') return { fromGuestFrames: n('rxFrames'), fromGuestBytes: n('rxBytes'), toGuestFrames: n('txFrames'), toGuestBytes: n('txBytes'), dropped: n('dropped') };
+  return { fromGuestFrames: n('txFrames'), fromGuestBytes: n('txBytes'), toGuestFrames: n('rxFrames'), toGuestBytes: n('rxBytes'), dropped: n('txDropped') + n('rxErrors') + n('rxCorrupt') };
+}

@@ -27,6 +27,7 @@ import { readFileSync } from 'node:fs';
 import type { PowerEvent } from '../machine/syscon.js';
 import type { AttachDrive, AttachShare } from './attach.js';
 import type { NicConfig } from '../net/nic.js';
+import type { NicCounters } from './types.js';
 import { handleTransfer } from '../net/switch/index.js';
 import { Control, W } from './control.js';
 
@@ -55,6 +56,7 @@ export type FromVm =
   | { type: 'running'; warnings: string[] }
   | { type: 'output'; bytes: Uint8Array }
   | { type: 'log'; line: string }
+  | { type: 'nics'; stats: NicCounters[] }
   | { type: 'exit'; kind: PowerEvent; code: number }
   | { type: 'failed'; message: string };
 
@@ -68,6 +70,7 @@ export interface RunEnd {
 export interface VmThreadEvents {
   output(bytes: Uint8Array): void;
   log(line: string): void;
+  nics?(stats: NicCounters[]): void;
 }
 
 /** A thread that makes no progress for this much of its own CPU time is hung (a slice is ≤ 8 ms). */
@@ -105,6 +108,7 @@ export class VmThread {
       switch (m.type) {
         case 'output': events.output(m.bytes); break;
         case 'log': events.log(m.line); break;
+        case 'nics': events.nics?.(m.stats); break;
         case 'running': running = true; this.warnings = m.warnings; onRunning(); break;
         case 'exit': this.end(m.kind === 'reboot' ? { reason: 'reset' } : { reason: 'poweroff', code: m.code }); break;
         case 'failed':

@@ -3,7 +3,7 @@
 // VLANs keep VMs apart; the switch's per-port counters reach /metrics and the network's info.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { READY } from './guest.js';
@@ -91,6 +91,10 @@ test('a NAT network: two VMs get distinct leases, ping each other, move 64 MiB w
   assert.match(metrics, new RegExp(`gasang_net_port_rx_frames_total\\{network="lan",port="va/0",vm="va",mac="${ports.va!.mac}"\\} [1-9]\\d*`));
   assert.match(metrics, /gasang_net_port_dropped_frames_total\{network="lan",port="vb\/0",vm="vb",mac="[0-9a-f:]+",reason="spoof"\} 0/);
 
+  const nicA = a.vm.info().nics![0]!;
+  assert.deepEqual({ type: nicA.type, network: nicA.network, ip: nicA.ip, mac: nicA.mac }, { type: 'network', network: 'lan', ip: a.ip, mac: ports.va!.mac });
+  assert.ok(nicA.fromGuestBytes! > 64 << 20 && nicA.toGuestFrames! > 0, 'inspect has the port\'s counters');
+
   await assert.rejects(host.removeNetwork('lan'), /Cannot remove network lan: VMs va, vb, vc use it/);
   await a.vm.stop({ timeoutMs: 60_000 });
   assert.deepEqual((await host.getNetwork('lan')).ports.map(p => p.vm), ['vb', 'vc'], 'a stopped VM leaves the switch');
@@ -123,4 +127,29 @@ test('an isolated network and VLANs keep VMs apart; the gateway still answers', 
   assert.ok((await port('v2')).rxFrames > v2Before, 'v2 sent its ARP requests');
   assert.equal((await port('v1')).txFrames, v1Before, 'none of them reached v1');
   assert.equal(await status(v1, 'ping -c 1 -W 3 10.0.9.99'), 1, 'and back');
+});
+
+test('a gasangd VM on a user network: a forwarded port reaches its httpd; inspect shows its address and counters', { timeout: 300_000 }, async t => {
+  const { dir, cleanup } = tempDir('net-user-host');
+  const host = new Host({ stateDir: join(dir, 'state') });
+  t.after(async () => { await host.close({ timeoutMs: 1000 }); cleanup(); });
+  const probe = createServer();
+  await new Promise<void>(r => probe.listen(0, '127.0.0.1', r));
+  const fwd = (probe.address() as AddressInfo).port;
+  await new Promise(r => probe.close(r));
+  const u = await boot(host, 'nat1', [{ type: 'user', hostfwd: [`tcp:127.0.0.1:${fwd}-:80`] }]);
+  assert.equal(u.ip, '10.0.2.15');
+  await u.con.run('mkdir -p /www && echo "hello from nat1" > /www/index.html && httpd -p 80 -h /www && echo HT""TPD', /HTTPD/, 30_000);
+  const body = await new Promise<string>((resolve, reject) => {
+    get(`http://127.0.0.1:${fwd}/`, res => { let b = ''; res.on('data', (d: Buffer) => { b += d; }); res.on('end', () => resolve(b)); }).on('error', reject);
+  });
+  assert.equal(body, 'hello from nat1\n');
+  for (let i = 0; !(u.vm.info().nics?.[0]?.toGuestFrames! > 0); i++) {
+    assert.ok(i < 50, 'counters arrive within seconds');
+    await new Promise(r => setTimeout(r, 100));
+  }
+  const nic = u.vm.info().nics![0]!;
+  assert.equal(nic.type, 'user');
+  assert.equal(nic.ip, '10.0.2.15');
+  assert.ok(nic.fromGuestFrames! > 0 && nic.dropped! >= 0);
 });
