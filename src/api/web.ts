@@ -30,6 +30,7 @@ const PAGE = `<!doctype html>
   table { border-collapse: collapse; background: #fff; min-width: 40em; }
   th, td { text-align: left; padding: .35em .8em; border-bottom: 1px solid #e3e5e8; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  td.network { white-space: pre; font-size: 0.85em; }
   tr.selected { background: #eef4ff; }
   .state-running { color: #137333; } .state-paused { color: #b06000; } .state-crashed { color: #c5221f; }
   button { margin-right: .3em; }
@@ -46,7 +47,7 @@ const PAGE = `<!doctype html>
 <main>
   <p id="message" role="alert"></p>
   <table id="vms">
-    <thead><tr><th>Name</th><th>State</th><th>CPUs</th><th>CPU use</th><th>Memory</th><th></th></tr></thead>
+    <thead><tr><th>Name</th><th>State</th><th>CPUs</th><th>CPU use</th><th>Memory</th><th>Network</th><th></th></tr></thead>
     <tbody></tbody>
   </table>
   <p id="empty" hidden>No VMs yet: <code>gasang vm create --name NAME</code>.</p>

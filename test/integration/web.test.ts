@@ -44,7 +44,7 @@ test('the web page: list, start, type into the console, see the echo, stop', { s
   const token = 'web-test-token-0123456789abcdef';
   writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
   daemon = await DaemonProcess.start(join(dir, 'gasangd.sock'), ['--state-dir', join(dir, 'state'), '--listen', '127.0.0.1:0', '--token-file', join(dir, 'token')]);
-  await daemon.client.create({ name: 'web', memoryMiB: 128 });
+  await daemon.client.create({ name: 'web', memoryMiB: 128, nics: [{ type: 'user' }] });
   const base = `http://127.0.0.1:${daemon.port}`;
 
   browser = await chromium.launch({ executablePath: CHROMIUM });
@@ -74,6 +74,8 @@ test('the web page: list, start, type into the console, see the echo, stop', { s
   const cpu = await until('CPU use', () => page.locator('tr[data-vm="web"] td.cpu').innerText(), t => /^\d+ %$/.test(t), 10_000);
   assert.match(cpu, /^\d+ %$/);
   assert.match(await page.locator('tr[data-vm="web"] td.memory').innerText(), /^128 MiB \+ \d+ MiB$/);
+  // The card, its address and the traffic of the guest's DHCP exchange.
+  await until('the NIC and its counters', () => page.locator('tr[data-vm="web"] td.network').innerText(), t => /^eth0 user 52:54:00(:[0-9a-f]{2}){3} 10\.0\.2\.15 ↑\d+ KiB ↓\d+ KiB/.test(t), 10_000);
   if (process.env.GASANG_WEB_SCREENSHOT) await page.screenshot({ path: process.env.GASANG_WEB_SCREENSHOT });
 
   await page.locator('tr[data-vm="web"] button.stop').click();

@@ -56,6 +56,15 @@ function cell(row: HTMLTableRowElement, text: string, cls = ''): void {
   if (cls) td.className = cls;
 }
 
+const kib = (bytes: number): string => (bytes < 1048576 ? `${(bytes / 1024).toFixed(0)} KiB` : mib(bytes));
+
+/** "eth0 user 52:54:00:… 10.0.2.15 ↑12 KiB ↓3 MiB": one line per card. */
+function nicText(n: NonNullable<VmInfo['nics']>[number]): string {
+  const where = n.type === 'network' ? `network ${n.network}` : n.type;
+  const traffic = n.fromGuestBytes === undefined ? '' : ` ↑${kib(n.fromGuestBytes)} ↓${kib(n.toGuestBytes ?? 0)}${n.dropped ? ` (${n.dropped} dropped)` : ''}`;
+  return `eth${n.index} ${where} ${n.mac}${n.ip ? ` ${n.ip}` : ''}${traffic}`;
+}
+
 function render(vms: VmInfo[]): void {
   const now = performance.now();
   tbody.replaceChildren();
@@ -69,6 +78,7 @@ function render(vms: VmInfo[]): void {
     cell(row, String(vm.spec.cpus), 'num');
     cell(row, cpuUse(vm, now), 'num cpu');
     cell(row, `${mib(vm.usage.guestRamBytes || vm.spec.memoryMiB * 1048576)} + ${mib(vm.usage.hostOverheadBytes)}`, 'num memory');
+    cell(row, (vm.nics ?? []).map(nicText).join('\n') || '–', 'network');
     const live = vm.state === 'running' || vm.state === 'paused' || vm.state === 'starting';
     const actions = row.insertCell();
     actions.append(
