@@ -29,7 +29,7 @@ test('no arguments: the defaults', () => {
     cpus: 1,
     drives: [],
     shares: [],
-    nics: [],
+    nics: [{ kind: 'user', mac: Uint8Array.from([0x52, 0x54, 0, 0x12, 0x34, 0x56]), config: {} }],
     rng: true,
     jit: true,
     stats: false,
@@ -50,7 +50,7 @@ test('every option, as separate values and with =', () => {
     ['--kernel', 'k', '--initrd=i', '--append', 'console=ttyS0 init=/bin/sh', '--firmware=f', '--memory', '512', '--cpus=4'],
     defaults,
   );
-  assert.deepEqual(o, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], nics: [], rng: true, jit: true, stats: false, help: false });
+  assert.deepEqual({ ...o, nics: o.nics.map(n => n.kind) }, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], nics: ['user'], rng: true, jit: true, stats: false, help: false });
   assert.equal(parseRunArgs(['--append='], defaults).append, '', 'an empty command line is allowed');
   assert.equal(parseRunArgs(['--append=a=b c=d'], defaults).append, 'a=b c=d', 'only the first = splits');
 });
@@ -151,8 +151,9 @@ test('bad drive, volume and share values are one-line InputErrors', () => {
   rejects(['--share', 'host=/x,tag=a b'], '--share: tag must be 1 to 255 bytes without spaces or commas');
   rejects(['--drive'], '--drive needs a value');
   const many = Array.from({ length: 8 }, (_, i) => `--drive=file=d${i}`);
-  rejects(many, '9 virtio devices (drives, shares, NICs, the entropy device): the board has 8 slots');
-  assert.equal(parseRunArgs([...many, '--no-rng'], defaults).drives.length, 8);
+  rejects(many, '10 virtio devices (drives, shares, NICs, the entropy device): the board has 8 slots');
+  rejects([...many, '--no-rng'], '9 virtio devices (drives, shares, NICs): the board has 8 slots'); // the default NIC counts
+  assert.equal(parseRunArgs([...many, '--no-rng', '--nic', 'none'], defaults).drives.length, 8);
 });
 
 test('--nic user: QEMU\'s keys, forwarded ports and policy; mistakes are one line naming the key', () => {

@@ -87,8 +87,8 @@ Options:
   --nic tap[,ifname=NAME][,mac=52:54:00:12:34:56]
                       a virtio network card on a host TAP device: attaches NAME, or creates it
                       (root or CAP_NET_ADMIN). NICs are repeatable, the first is eth0; the
-                      guest's init configures it by DHCP. --nic none: no network card (the
-                      default)
+                      guest's init configures it by DHCP. Without --nic: one user NIC, as
+                      QEMU; --nic none: no network card
   --no-rng            no virtio-rng entropy device (default: one, the guest's /dev/hwrng)
   --jit on|off        translate hot guest code to WebAssembly (default: on; the environment
                       variable GASANG_JIT_THRESHOLD=N sets how many visits make code hot)
@@ -145,6 +145,7 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     stats: false,
     help: false,
   };
+  let nicGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
@@ -203,6 +204,7 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
         opts.shares.push(parseShare(flag, value));
         break;
       case 'nic': {
+        nicGiven = true;
         const nic = parseNic(flag, value, opts.nics.length);
         if (nic) opts.nics.push(nic);
         break;
@@ -213,6 +215,8 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
         break;
     }
   }
+  // As QEMU: without any --nic, one card on a user-mode network.
+  if (!nicGiven) opts.nics.push(parseNic('--nic', 'user', 0)!);
   const devices = opts.drives.length + opts.shares.length + opts.nics.length + (opts.rng ? 1 : 0);
   if (devices > VIRTIO_COUNT) {
     throw bad(`${devices} virtio devices (drives, shares, NICs${opts.rng ? ', the entropy device' : ''}): the board has ${VIRTIO_COUNT} slots`);
