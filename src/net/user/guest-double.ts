@@ -432,6 +432,11 @@ export class GuestTcp {
     this.g.rawTcp(this.g.ip, this.lport, this.raddr, this.rport, (this.sndNxt + ahead) >>> 0, this.rcvNxt, TcpFlag.ACK, 1024, data);
   }
 
+  /** Sends a segment with `flags` at sndNxt + seqOff acknowledging rcvNxt + ackOff, outside the endpoint's state (tests of hostile segments). */
+  inject(seqOff: number, ackOff: number, flags: number, data?: Uint8Array, wnd = 1024): void {
+    this.g.rawTcp(this.g.ip, this.lport, this.raddr, this.rport, (this.sndNxt + seqOff) >>> 0, (this.rcvNxt + ackOff) >>> 0, flags, wnd, data);
+  }
+
   get allAcked(): boolean { return this.sndUna === this.sndNxt && seqDiff(this.sndNxt, this.outBase) >= this.out.length; }
 }
 

@@ -199,7 +199,8 @@ export class TcpConn {
       ? fromStart === 0 || (fromStart >= 0 && fromStart < wnd)
       : (fromStart >= 0 && fromStart < Math.max(wnd, 1)) || (fromStart < 0 && fromStart + len > 0);
     if (!ok) {
-      if (!(s.flags & TcpFlag.RST)) {
+      if (s.flags & TcpFlag.RST) c.drop('tcp-out-of-window'); // ignored (RFC 5961 §3.2), but counted
+      else {
         if (len > 0 || fromStart !== 0) c.drop('tcp-out-of-window');
         this.sendAck();
       }
@@ -410,7 +411,9 @@ export class TcpConn {
 
   private retransmitOne(): void {
     const off = seqDiff(this.sndUna, this.bufSeq);
-    const n = Math.max(0, Math.min(this.buffered - off, this.mss));
+    // One MSS, but never more than a plain frame carries: a guest may announce an MSS its
+    // buffers cannot take (and over ~64 KiB the segment would not fit link.buf).
+    const n = Math.max(0, Math.min(this.buffered - off, this.mss, this.maxSegment()));
     const fin = this.hostEof && n === this.buffered - off && seqDiff(this.sndNxt, this.sndUna) > n;
     this.owner.counters.tcpRetransmits++;
     this.segment(this.sndUna, n, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0), false);
@@ -570,7 +573,9 @@ export class TcpConn {
     if (rstGuest && this.state !== State.CONNECTING) this.sendRst();
     const s = this.socket;
     if (s && !s.destroyed) {
-      if (this.state === State.CONNECTING) s.destroy();
+      // Not while our end() (the guest's FIN) is still shutting the socket down: Node's reset then
+      // fails (EINVAL) and leaves the handle open for good, a leaked fd per FIN-then-RST from the guest.
+      if (this.state === State.CONNECTING || (s.writableEnded && !s.writableFinished)) s.destroy();
       else s.resetAndDestroy();
     }
     this.close();

@@ -19,6 +19,7 @@ export class TcpNat implements ConnOwner {
   private readonly table = new Map<number, TcpConn>();
   private count = 0;
   private capLogged = false;
+  private synCapLogged = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly servers: Server[] = [];
   private readonly seg: Seg = { seq: 0, ack: 0, flags: 0, wnd: 0, opts: { mss: -1, wscale: -1 }, frame: new Uint8Array(0), dataOff: 0, dataLen: 0 };
@@ -144,10 +145,18 @@ export class TcpNat implements ConnOwner {
       return;
     }
     if (!this.room()) { this.statelessRst(src, sport, dst, dport); return; }
-    if (this.count >= this.limits.tcpHalfOpen && this.halfOpen() >= this.limits.tcpHalfOpen) {
+    const cap = this.limits.tcpHalfOpen;
+    const half = this.count >= cap ? this.halfOpen() : this.count;
+    if (half >= cap) {
       this.counters.drop('tcp-syn-cap'); // silently: the guest retries its SYN, as against a busy listener
+      if (!this.synCapLogged) {
+        // A clear line when the cap is reached (as for the flow cap): once, until it has eased.
+        this.synCapLogged = true;
+        this.log(`user net: ${half} TCP connections still opening, the most allowed; new SYNs are dropped until some complete or close`);
+      }
       return;
     }
+    if (half < cap * 0.9) this.synCapLogged = false;
     const conn = new TcpConn(this, src, sport, dst, dport, true);
     conn.acceptSyn(this.seg, now);
     this.insert(conn);

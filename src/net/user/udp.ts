@@ -44,6 +44,7 @@ export class UdpNat {
   private timer: NodeJS.Timeout | undefined;
   private nextPort = EPHEMERAL_FIRST;
   private closed = false;
+  private capLogged = false;
 
   constructor(private readonly cfg: Resolved, private readonly link: GuestLink, private readonly log: (line: string) => void) {}
 
@@ -71,6 +72,8 @@ export class UdpNat {
     end = l4 + ulen;
     if (verify && be16(f, l4 + Udp.CSUM) !== 0 && fold(sumBytes(f, l4, end, pseudoSum(src, dst, IpProto.UDP, ulen))) !== 0xffff) { c.drop('udp-checksum'); return; }
     const sport = be16(f, l4 + Udp.SRC_PORT), dport = be16(f, l4 + Udp.DST_PORT);
+    // Port 0 is nobody's (and dgram's send() throws on it): checked before any destination.
+    if (dport === 0) { c.drop('not-for-us'); return; }
     const data = f.subarray(l4 + Udp.SIZE, end);
     const cfg = this.cfg;
     const now = Date.now();
@@ -92,7 +95,7 @@ export class UdpNat {
       host = cfg.resolver.address;
       port = cfg.resolver.port;
     } else if (dst === cfg.host) host = '127.0.0.1';
-    else if (((dst & cfg.mask) >>> 0) === cfg.net || dst >>> 28 >= 14 || dst >>> 24 === 0 || dst >>> 24 === 127 || dport === 0) { c.drop('not-for-us'); return; }
+    else if (((dst & cfg.mask) >>> 0) === cfg.net || dst >>> 28 >= 14 || dst >>> 24 === 0 || dst >>> 24 === 127) { c.drop('not-for-us'); return; }
     else host = formatIp4(dst);
     if (!permits(cfg, dst, dport)) { c.drop('policy'); return; }
     const flow = this.flow(src, sport, dns, now);
@@ -160,15 +163,22 @@ export class UdpNat {
   private end(key: number, f: Flow): void {
     if (this.flows.get(key) === f) this.flows.delete(key);
     f.socket.close();
+    if (this.flowCount < this.cfg.limits.udpFlows * 0.9) this.capLogged = false;
   }
 
   private endPeer(p: Peer): void {
     this.peersByPort.delete(p.port);
     this.peersByClient.delete(`${p.address}:${p.clientPort}:${p.fwd.hostPort}`);
+    if (this.flowCount < this.cfg.limits.udpFlows * 0.9) this.capLogged = false;
   }
 
   private evictOldest(): void {
     this.link.counters.drop('udp-flow-cap');
+    if (!this.capLogged) {
+      // As TCP's cap: one clear line when reached, again only after the flows have eased.
+      this.capLogged = true;
+      this.log(`user net: ${this.flowCount} UDP flows open, the most allowed; the least recently used ones are closed for new ones`);
+    }
     let oldest: { at: number; run: () => void } | undefined;
     for (const [key, f] of this.flows) if (!oldest || f.lastUsed < oldest.at) oldest = { at: f.lastUsed, run: () => this.end(key, f) };
     for (const p of this.peersByPort.values()) if (!oldest || p.lastUsed < oldest.at) oldest = { at: p.lastUsed, run: () => this.endPeer(p) };
