@@ -312,6 +312,11 @@ export interface Boot {
   memoryMiB: number;
   /** Disks as gasang's --drive values (file=...,format=...), in order; QEMU gets the same as virtio-mmio disks. */
   drives?: { file: string; format: 'raw' | 'qcow2' }[];
+  /**
+   * One user-mode network card (eth0) with these port forwards (`tcp:127.0.0.1:HOSTPORT-:GUESTPORT`):
+   * gasang `--nic user,hostfwd=...`, QEMU `-netdev user,hostfwd=...` on a virtio-net-device (virtio-mmio).
+   */
+  userNet?: { hostfwd: string[] };
 }
 
 /** The command line that boots `b` on emulator `e` with one hart, its console on stdin/stdout. */
@@ -323,14 +328,17 @@ export function emulatorCommand(e: Emulator, b: Boot): { cmd: string; args: stri
       args: ['-M', 'virt', '-m', String(b.memoryMiB), '-smp', '1', '-nographic', '-bios', b.firmware, '-kernel', b.kernel,
         '-initrd', b.initrd, '-append', b.append,
         // -drive if=none + virtio-blk-device: virtio over MMIO, the transport gasang has (if=virtio would be PCI on -M virt).
-        ...drives.flatMap((d, i) => ['-drive', `file=${d.file},format=${d.format},if=none,id=d${i}`, '-device', `virtio-blk-device,drive=d${i}`])],
+        ...drives.flatMap((d, i) => ['-drive', `file=${d.file},format=${d.format},if=none,id=d${i}`, '-device', `virtio-blk-device,drive=d${i}`]),
+        // virtio-net-device: virtio over MMIO, as for the disks (-nic user would be a PCI card on -M virt).
+        ...(b.userNet ? ['-netdev', ['user', 'id=n0', ...b.userNet.hostfwd.map(f => `hostfwd=${f}`)].join(','), '-device', 'virtio-net-device,netdev=n0'] : [])],
     };
   }
   return {
     cmd: 'node',
     args: ['dist/src/cli/main.js', 'run', '--kernel', b.kernel, '--initrd', b.initrd, '--firmware', b.firmware, '--append', b.append,
       '--memory', String(b.memoryMiB), '--cpus', '1', '--jit', e === 'jit' ? 'on' : 'off',
-      ...drives.flatMap(d => ['--drive', `file=${d.file},format=${d.format}`])],
+      ...drives.flatMap(d => ['--drive', `file=${d.file},format=${d.format}`]),
+      ...(b.userNet ? ['--nic', ['user', ...b.userNet.hostfwd.map(f => `hostfwd=${f}`)].join(',')] : [])],
   };
 }
 
