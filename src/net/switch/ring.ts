@@ -93,12 +93,12 @@ export function ringCapacity(sab: unknown): number {
   return cap >= MIN_RING_BYTES && (cap & (cap - 1)) === 0 && cap <= 1 << 30 ? cap : -1;
 }
 
-export class RingWriter implements FrameTx {
-  private readonly i32: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly dv: DataView;
-  private readonly cap: number;
-  private tail: number;
+/** The views both ends keep over one ring's shared buffer. */
+abstract class RingView {
+  protected readonly i32: Int32Array;
+  protected readonly bytes: Uint8Array;
+  protected readonly dv: DataView;
+  protected readonly cap: number;
 
   constructor(sab: SharedArrayBuffer) {
     this.cap = ringCapacity(sab);
@@ -106,6 +106,14 @@ export class RingWriter implements FrameTx {
     this.i32 = new Int32Array(sab, 0, RING_DATA / 4);
     this.bytes = new Uint8Array(sab, RING_DATA);
     this.dv = new DataView(sab, RING_DATA);
+  }
+}
+
+export class RingWriter extends RingView implements FrameTx {
+  private tail: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    super(sab);
     this.tail = Atomics.load(this.i32, RingCtl.TAIL);
   }
 
@@ -131,11 +139,7 @@ export class RingWriter implements FrameTx {
   }
 }
 
-export class RingReader implements FrameRx {
-  private readonly i32: Int32Array;
-  private readonly bytes: Uint8Array;
-  private readonly dv: DataView;
-  private readonly cap: number;
+export class RingReader extends RingView implements FrameRx {
   private readonly meta = plainFrame();
   private head: number;
   private take: Take | undefined;
@@ -145,11 +149,7 @@ export class RingReader implements FrameRx {
   corrupt = 0;
 
   constructor(sab: SharedArrayBuffer) {
-    this.cap = ringCapacity(sab);
-    if (this.cap < 0) throw new RangeError('not a ring buffer');
-    this.i32 = new Int32Array(sab, 0, RING_DATA / 4);
-    this.bytes = new Uint8Array(sab, RING_DATA);
-    this.dv = new DataView(sab, RING_DATA);
+    super(sab);
     this.head = Atomics.load(this.i32, RingCtl.HEAD);
   }
 
