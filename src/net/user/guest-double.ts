@@ -6,21 +6,11 @@
  * frames cut with the offload segmenter, counting what is wrong in `errors`.
  */
 import { Gso, plainFrame, type FrameMeta, type GuestOffloads, type NicPort, type NetBackend } from '../../devices/virtio/net/backend.js';
+import { mulberry32 } from '../../devices/virtio/testing.js';
 import { completeChecksum, Tcp4Segmenter } from '../offload.js';
 import { checksum, fold, pseudoSum, verifies } from '../packet/checksum.js';
 import { be16, be32, Eth, EtherType, put16, put32 } from '../packet/ethernet.js';
 import { Ip4, IpProto, parseIp4, parseTcpOptions, seqDiff, seqLt, Tcp, TcpFlag, Udp, writeSynOptions } from '../packet/ip.js';
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const ip = (s: string): number => parseIp4(s)!;
 export const GATEWAY_MAC = Uint8Array.from([0x52, 0x55, 10, 0, 2, 2]);

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { UserNet } from './usernet.js';
-import { Guest, ip, mulberry32, type TcpOptions } from './guest-double.js';
+import { mulberry32 } from '../../devices/virtio/testing.js';
+import { Guest, ip, type TcpOptions } from './guest-double.js';
 import type { UserNetConfig } from './config.js';
 
 const MiB = 1 << 20;
