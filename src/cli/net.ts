@@ -7,6 +7,7 @@ import { InputError } from '../util/errors.js';
 import { ApiClient } from '../api/client.js';
 import type { NetworkInfo, NetworkSpec } from '../vm/networks.js';
 import { takeEndpoint, type VmIo } from './vm.js';
+import { formatTable } from './table.js';
 
 export const NET_USAGE = `Usage: gasang net <command> [options]
 
@@ -55,8 +56,7 @@ export function formatNetworks(nets: readonly NetworkInfo[]): string {
     rows.push([n.spec.name, n.spec.subnet, n.gateway, n.spec.nat ? 'on' : 'off', n.spec.isolated ? 'yes' : 'no',
       n.ports.map(p => `${p.vm} ${p.mac}${p.ip ? ` ${p.ip}` : ''}`).join(', ') || '-']);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map(r => r[c]!.length)));
-  return rows.map(r => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
+  return formatTable(rows);
 }
 
 function oneName(cmd: string, args: readonly string[]): string {

@@ -15,6 +15,7 @@ import { ApiClient, ApiClientError, type Endpoint } from '../api/client.js';
 import { defaultSocketPath } from '../api/paths.js';
 import type { ConsoleEvent } from '../api/console.js';
 import { parseRunArgs } from './args.js';
+import { formatTable } from './table.js';
 
 export const VM_USAGE = `Usage: gasang vm <command> [options]
 
@@ -268,8 +269,7 @@ export function formatList(vms: readonly VmInfo[]): string {
       v.usage.hostOverheadBytes ? `${(v.usage.hostOverheadBytes / MiB).toFixed(1)} MiB` : '-',
     ]);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map(r => r[c]!.length)));
-  return rows.map(r => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
+  return formatTable(rows);
 }
 
 /** Runs `gasang vm ARGS`; resolves with the exit status. Refusals throw (one line for the user). */
