@@ -20,9 +20,11 @@ async function boot(host: Host, name: string, nics: NicSpec[]): Promise<Booted> 
   await vm.start();
   const con = new ConsoleText(vm, true);
   await con.waitFor(READY, 180_000);
-  // Typed markers are split by "" so that only the output, not the echo, matches.
-  await con.run('until ip -4 addr show eth0 | grep -q "inet "; do sleep 0.2; done; ip -4 addr show eth0; echo LE""ASED', /LEASED/, 60_000);
-  const ip = /inet (\d+\.\d+\.\d+\.\d+)\/\d+/.exec(con.text.slice(con.text.lastIndexOf('ip -4 addr show eth0;')))?.[1];
+  // Typed markers are split by "" so that only the output, not the echo, matches: udhcpc's own
+  // lines may land inside the echo of the typed command, so nothing is parsed out of the echo.
+  const from = con.text.length;
+  await con.run('until ip -4 addr show eth0 | grep -q "inet "; do sleep 0.2; done; echo LEA""SED=$(ip -4 addr show eth0 | grep -o "inet [0-9.]*")', /LEASED=inet \d+\.\d+\.\d+\.\d+/, 60_000);
+  const ip = /LEASED=inet (\d+\.\d+\.\d+\.\d+)/.exec(con.text.slice(from))?.[1];
   assert.ok(ip, `${name} has an address`);
   return { vm, con, ip };
 }
