@@ -7,7 +7,7 @@ import { GasangError, InputError } from '../util/errors.js';
 import { splitOptions } from '../util/split-options.js';
 import type { NetBackend } from '../devices/virtio/net/backend.js';
 import { defaultMac, parseMac } from './mac.js';
-import { SwitchPortBackend, type AclRule, type PortHandle } from './switch/index.js';
+import { parseAclText, SwitchPortBackend, type AclRule, type PortHandle } from './switch/index.js';
 import { TapBackend } from './tap/tap.js';
 import type { UserNetConfig } from './user/config.js';
 import { parseUserNetOptions } from './user/options.js';
@@ -56,7 +56,13 @@ function parseNetworkNic(flag: string, network: string, rest: string[], index: n
     else if (key === 'vlan') {
       if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 4094) throw bad(`${flag}: vlan=${v}: a VLAN number from 1 to 4094`);
       nic.vlan = Number(v);
-    } else throw bad(`${flag}: unknown key ${JSON.stringify(key)} for a network NIC (keys: vlan, mac)`);
+    } else if (key === 'acl') {
+      try {
+        (nic.acl ??= []).push(parseAclText(v, `${flag} acl=${v}`));
+      } catch (err) {
+        throw bad((err as Error).message);
+      }
+    } else throw bad(`${flag}: unknown key ${JSON.stringify(key)} for a network NIC (keys: vlan, acl, mac)`);
   }
   return nic;
 }

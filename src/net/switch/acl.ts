@@ -121,3 +121,25 @@ function portRange(p: number | string | undefined, where: string): [number, numb
   }
   return [lo, hi];
 }
+
+/** Keys of a rule's text form and the AclRule field each sets. */
+const TEXT_KEYS: Record<string, 'direction' | 'proto' | 'src' | 'dst' | 'srcPort' | 'dstPort'> = {
+  dir: 'direction', proto: 'proto', src: 'src', dst: 'dst', sport: 'srcPort', dport: 'dstPort',
+};
+
+/**
+ * A rule from its command-line form, `ACTION[:KEY=VALUE]...` with keys dir, proto, src, dst,
+ * sport and dport (`deny:dir=in:proto=tcp:dport=80`), checked as the API checks rules.
+ */
+export function parseAclText(text: string, where: string): AclRule {
+  const [action, ...items] = text.split(':');
+  const rule: AclRule = { action: action as AclAction };
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const field = eq > 0 ? TEXT_KEYS[item.slice(0, eq)] : undefined;
+    if (!field || !Object.hasOwn(TEXT_KEYS, item.slice(0, eq))) throw bad(where, `${JSON.stringify(item)}: keys are ${Object.keys(TEXT_KEYS).join(', ')} (as in deny:dir=in:proto=tcp:dport=80)`);
+    (rule as unknown as Record<string, string>)[field] = item.slice(eq + 1);
+  }
+  compile(rule, where);
+  return rule;
+}

@@ -4,4 +4,5 @@ export { SwitchPortBackend } from './backend.js';
 export { handleTransfer, type PortHandle, type Transport } from './channel.js';
 export type { PortOptions, RateLimit, PortCounters, DropCounters } from './port.js';
 export type { AclRule, AclAction, AclDirection } from './acl.js';
+export { parseAclText } from './acl.js';
 export { SwitchError, type SwitchErrorCode } from './errors.js';
