@@ -164,6 +164,8 @@ describe('the server against docs/openapi.json', () => {
     await check(u, 'GET', '/v1/networks/lan', 200);
     await check(u, 'GET', '/v1/networks/nope', 404);
     await check(u, 'POST', '/v1/vms', 201, { body: JSON.stringify({ name: 'onlan', nics: [{ type: 'network', network: 'lan', vlan: 5 }] }) });
+    await check(u, 'POST', '/v1/vms', 201, { body: JSON.stringify({ name: 'trunked', nics: [{ type: 'network', network: 'lan', trunk: { allowed: [10, 20], native: 1 } }] }) });
+    await check(u, 'DELETE', '/v1/vms/trunked', 204);
     await check(u, 'DELETE', '/v1/networks/lan', 409);
     await check(u, 'DELETE', '/v1/vms/onlan', 204);
     await check(u, 'DELETE', '/v1/networks/lan', 400, { body: '{"force": true}' });

@@ -18,6 +18,7 @@ test('create takes the options of gasang run, paths made absolute', () => {
     '--drive', 'file=base.qcow2,overlay=on,iops=1K', '--drive', 'file=/d/a,,b.img,format=raw,readonly=on',
     '--volume', 'mode=mirror,files=m1.img:/m2.img', '--share', 'host=.,tag=src,readonly=on',
     '--nic', 'tap', '--nic', 'none', '--nic', 'tap,ifname=tap9,mac=02:00:00:00:00:09', '--nic', 'user,hostfwd=tcp::2222-:22,hostfwd=udp::53-:53,restrict=on',
+    '--nic', 'network=lan,trunk=10:20-22,native=1,mac=52:54:00:00:00:07',
     '--nic', 'network=lan,vlan=20,acl=allow:dir=in:proto=tcp:src=10.0.7.0/24:dport=8000-8080,acl=deny:dir=in:proto=tcp',
     '--cpu-shares', '2048', '--cpu-limit', '50%', '--jit', 'off', '--start',
   ], '/home/u');
@@ -27,6 +28,7 @@ test('create takes the options of gasang run, paths made absolute', () => {
     drives: [{ file: '/home/u/base.qcow2', overlay: true, iops: 1024 }, { file: '/d/a,b.img', format: 'raw', readonly: true }],
     volumes: [{ mode: 'mirror', files: ['/home/u/m1.img', '/m2.img'] }], shares: [{ host: '/home/u', tag: 'src', readonly: true }],
     nics: [{ type: 'tap' }, { type: 'tap', ifname: 'tap9', mac: '02:00:00:00:00:09' }, { type: 'user', hostfwd: ['tcp::2222-:22', 'udp::53-:53'], restrict: true },
+      { type: 'network', network: 'lan', trunk: { allowed: '10,20-22', native: 1 }, mac: '52:54:00:00:00:07' },
       { type: 'network', network: 'lan', vlan: 20, acl: [
         { action: 'allow', direction: 'in', proto: 'tcp', src: '10.0.7.0/24', dstPort: '8000-8080' }, { action: 'deny', direction: 'in', proto: 'tcp' }] }],
     cpuShares: 2048, cpuLimit: 50, jit: false,
@@ -47,6 +49,10 @@ test('create refuses what a stored spec cannot hold, in one line', () => {
     [['--name', 'x', '--cpu-shares', 'lots'], /--cpu-shares "lots": not an integer/],
     [['--name', 'x', '--jit', 'maybe'], /--jit "maybe": must be on or off/],
     [['--name', 'x', '--nic', 'network=lan,acl=maybe'], /--nic acl=maybe: action is allow or deny/],
+    [['--name', 'x', '--nic', 'network=lan,trunk=10,20'], /--nic: unknown key "20" for a network NIC/],
+    [['--name', 'x', '--nic', 'network=lan,trunk=10:5000'], /--nic: trunk=10:5000: VLAN ids from 1 to 4094 and ranges, separated by ':'/],
+    [['--name', 'x', '--nic', 'network=lan,trunk=10,vlan=3'], /--nic: vlan= \(an access port\) and trunk= exclude each other/],
+    [['--name', 'x', '--nic', 'network=lan,native=3'], /--nic: native= goes with trunk=VLANS/],
     [['--name', 'x', '--nic', 'network=lan,acl=deny:port=80'], /--nic acl=deny:port=80: "port=80": keys are dir, proto, src, dst, sport, dport/],
     [['--name', 'x', '--nic', 'network=lan,acl=deny:dport=80'], /--nic acl=deny:dport=80: ports need proto tcp or udp/],
     [['--name', 'x', '--nic', 'network=lan,acl=deny:proto=tcp:src=10.0.0.300'], /"10.0.0.300" is not an IPv4 address or CIDR/],

@@ -42,8 +42,9 @@ Options of create (as in gasang run):
                       a network card on a user-mode network (keys as for gasang run --nic)
   --nic tap[,ifname=NAME][,mac=MAC]
                       a network card on a TAP device (default MAC: from the VM's name)
-  --nic network=NAME[,vlan=N][,acl=RULE]...[,mac=MAC]
-                      a port of the daemon's network NAME (gasang net create); each acl=
+  --nic network=NAME[,vlan=N|,trunk=VLANS[,native=N]][,acl=RULE]...[,mac=MAC]
+                      a port of the daemon's network NAME (gasang net create); trunk=10:20-30:
+                      the guest sends those VLANs tagged (untagged frames: the native VLAN); each acl=
                       adds a rule, first match wins: ACTION[:dir=in|out|both][:proto=tcp|udp|icmp]
                       [:src=CIDR][:dst=CIDR][:sport=P[-Q]][:dport=P[-Q]], e.g. acl=deny:dir=in:proto=tcp:dport=80
   --cpu-shares N      CPU weight against other VMs (default 1024)
@@ -164,7 +165,7 @@ function nicSpec(value: string, index: number): NicSpec | undefined {
   const macGiven = splitOptions(value).some(item => item.startsWith('mac='));
   const mac = macGiven ? { mac: formatMac(nic.mac) } : {};
   if (nic.kind === 'user') return { type: 'user', ...userFieldsOf('--nic', value), ...mac };
-  if (nic.kind === 'network') return { type: 'network', network: nic.network, ...(nic.vlan !== undefined && { vlan: nic.vlan }), ...(nic.acl && { acl: nic.acl }), ...mac };
+  if (nic.kind === 'network') return { type: 'network', network: nic.network, ...(nic.vlan !== undefined && { vlan: nic.vlan }), ...(nic.trunk && { trunk: nic.trunk }), ...(nic.acl && { acl: nic.acl }), ...mac };
   return { type: 'tap', ...(nic.ifname !== undefined && { ifname: nic.ifname }), ...mac };
 }
 

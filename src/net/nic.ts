@@ -7,7 +7,7 @@ import { GasangError, InputError } from '../util/errors.js';
 import { splitOptions } from '../util/split-options.js';
 import type { NetBackend } from '../devices/virtio/net/backend.js';
 import { defaultMac, parseMac } from './mac.js';
-import { parseAclText, SwitchPortBackend, type AclRule, type PortHandle } from './switch/index.js';
+import { parseAclText, SwitchPortBackend, vlanList, type AclRule, type PortHandle } from './switch/index.js';
 import { TapBackend } from './tap/tap.js';
 import type { UserNetConfig } from './user/config.js';
 import { parseUserNetOptions } from './user/options.js';
@@ -16,7 +16,10 @@ import { UserNet } from './user/usernet.js';
 export interface TapNic { kind: 'tap'; mac: Uint8Array; ifname?: string }
 export interface UserNic { kind: 'user'; mac: Uint8Array; config: UserNetConfig }
 /** A port of one of gasangd's networks; the daemon adds the port and fills in its handle when the VM starts. */
-export interface NetworkNic { kind: 'network'; mac: Uint8Array; network: string; vlan?: number; acl?: AclRule[]; handle?: PortHandle }
+export interface NetworkNic {
+  kind: 'network'; mac: Uint8Array; network: string; vlan?: number; trunk?: { allowed: string | number[]; native?: number };
+  acl?: AclRule[]; handle?: PortHandle;
+}
 export type NicConfig = TapNic | UserNic | NetworkNic;
 
 const bad = (message: string): InputError => new InputError('bad-nic', message);
@@ -56,14 +59,28 @@ function parseNetworkNic(flag: string, network: string, rest: string[], index: n
     else if (key === 'vlan') {
       if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 4094) throw bad(`${flag}: vlan=${v}: a VLAN number from 1 to 4094`);
       nic.vlan = Number(v);
+    } else if (key === 'trunk') {
+      // VLAN lists use ':' on the command line, where ',' separates keys: trunk=10:20-30.
+      const allowed = v.replaceAll(':', ',');
+      try {
+        vlanList(flag, allowed);
+      } catch {
+        throw bad(`${flag}: trunk=${v}: VLAN ids from 1 to 4094 and ranges, separated by ':' (like trunk=10:20-30)`);
+      }
+      nic.trunk = { ...nic.trunk, allowed };
+    } else if (key === 'native') {
+      if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 4094) throw bad(`${flag}: native=${v}: a VLAN number from 1 to 4094`);
+      nic.trunk = { allowed: nic.trunk?.allowed ?? '', native: Number(v) };
     } else if (key === 'acl') {
       try {
         (nic.acl ??= []).push(parseAclText(v, `${flag} acl=${v}`));
       } catch (err) {
         throw bad((err as Error).message);
       }
-    } else throw bad(`${flag}: unknown key ${JSON.stringify(key)} for a network NIC (keys: vlan, acl, mac)`);
+    } else throw bad(`${flag}: unknown key ${JSON.stringify(key)} for a network NIC (keys: vlan, trunk, native, acl, mac)`);
   }
+  if (nic.trunk && !nic.trunk.allowed) throw bad(`${flag}: native= goes with trunk=VLANS`);
+  if (nic.trunk && nic.vlan !== undefined) throw bad(`${flag}: vlan= (an access port) and trunk= exclude each other`);
   return nic;
 }
 

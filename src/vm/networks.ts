@@ -16,7 +16,7 @@ import { resolveConfig, UserNetError } from '../net/user/config.js';
 import { virtualMac } from '../net/user/link.js';
 import { UserNet } from '../net/user/usernet.js';
 import { onlyKnown, object } from './spec.js';
-import { HostError } from './types.js';
+import { HostError, type NicTrunk } from './types.js';
 
 export interface NetworkSpec {
   name: string;
@@ -157,11 +157,11 @@ export class Networks {
   }
 
   /** A port for NIC `index` of a starting VM; hand the result to its thread. */
-  async attach(network: string, vm: string, index: number, nic: { mac: Uint8Array; vlan?: number; acl?: AclRule[] }): Promise<{ id: string; handle: PortHandle }> {
+  async attach(network: string, vm: string, index: number, nic: { mac: Uint8Array; vlan?: number; trunk?: NicTrunk; acl?: AclRule[] }): Promise<{ id: string; handle: PortHandle }> {
     const n = this.get(network);
     await n.ready;
     const id = `${vm}/${index}`;
-    return { id, handle: n.vswitch.addPort({ id, vm, mac: nic.mac, ...(nic.vlan !== undefined && { vlan: nic.vlan }), ...(nic.acl && { acl: nic.acl }) }) };
+    return { id, handle: n.vswitch.addPort({ id, vm, mac: nic.mac, ...(nic.vlan !== undefined && { vlan: nic.vlan }), ...(nic.trunk && { trunk: nic.trunk }), ...(nic.acl && { acl: nic.acl }) }) };
   }
 
   detach(network: string, id: string): void {

@@ -61,6 +61,12 @@ test('impossible specs are invalid, each message naming the field', async () => 
     [{ name: 'a', nics: [{ type: 'user', hostfwd: 'tcp::8080-:80' }] }, /^nics\[0\]\.hostfwd: must be an array/],
     [{ name: 'a', nics: [{ type: 'user', restrict: 'on' }] }, /^nics\[0\]\.restrict: must be true or false/],
     [{ name: 'a', nics: [{ type: 'user', net: '10.0.2.0/31' }] }, /^nics\[0\]: net 10\.0\.2\.0\/31: a network of at least 8 addresses/],
+    [{ name: 'a', nics: [{ type: 'network', network: 'lan', vlan: 2, trunk: { allowed: '10' } }] }, /^nics\[0\]\.trunk: vlan \(an access port\) and trunk exclude each other/],
+    [{ name: 'a', nics: [{ type: 'network', network: 'lan', trunk: { allowed: '10,5000' } }] }, /^nics\[0\]\.trunk: trunk\.allowed 5000 is not a VLAN id/],
+    [{ name: 'a', nics: [{ type: 'network', network: 'lan', trunk: { allowed: [] } }] }, /^nics\[0\]\.trunk: trunk\.allowed is empty/],
+    [{ name: 'a', nics: [{ type: 'network', network: 'lan', trunk: { allowed: '10', native: 0 } }] }, /^nics\[0\]\.trunk\.native: 0 is out of range/],
+    [{ name: 'a', nics: [{ type: 'network', network: 'lan', trunk: { allowed: '10', tagged: true } }] }, /^nics\[0\]\.trunk: unknown field "tagged"/],
+    [{ name: 'a', nics: [{ type: 'network', network: 'lan', trunk: '10' }] }, /^nics\[0\]\.trunk: must be an object/],
   ];
   for (const [spec, message] of cases) await refuses(() => checkSpec(spec), 'invalid', message);
 });
@@ -149,4 +155,11 @@ test('NICs: a user NIC keeps its keys and gets a MAC from the VM\'s name; the pl
     restrict: true, outbound: [{ host: '10.0.2.2', port: 9000 }], hostfwd: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 8080, guestPort: 80 }],
   });
   assert.deepEqual(tap, { kind: 'tap', ifname: 'tap3', mac: tap!.mac });
+});
+
+test('a network NIC as a trunk port: the spec keeps its VLANs and the plan passes them to the switch', () => {
+  const s = checkSpec({ name: 'router', nics: [{ type: 'network', network: 'lan', trunk: { allowed: '10,20-22', native: 1 } }] });
+  assert.deepEqual(s.nics, [{ type: 'network', network: 'lan', trunk: { allowed: '10,20-22', native: 1 }, mac: s.nics![0]!.mac }]);
+  const [nic] = planOf(s, () => '').nics;
+  assert.deepEqual(nic?.kind === 'network' && nic.trunk, { allowed: '10,20-22', native: 1 });
 });

@@ -10,11 +10,12 @@ import { MAX_HARTS, RAM_OFFSET } from '../cpu/layout.js';
 import { VIRTIO_COUNT } from '../machine/memory-map.js';
 import type { AttachDrive } from './attach.js';
 import type { VmPlan } from './worker.js';
-import { HostError, type DriveSpec, type NicSpec, type ShareSpec, type UserNicSpec, type VmInfo, type VmSpec, type VolumeSpec } from './types.js';
+import { HostError, type DriveSpec, type NicSpec, type NicTrunk, type ShareSpec, type UserNicSpec, type VmInfo, type VmSpec, type VolumeSpec } from './types.js';
 import { createHash } from 'node:crypto';
 import { formatMac, parseMac } from '../net/mac.js';
 import type { NicConfig } from '../net/nic.js';
 import { Acl, type AclRule } from '../net/switch/acl.js';
+import { vlanList } from '../net/switch/port.js';
 import { SwitchError } from '../net/switch/errors.js';
 import { parseUserNetOptions, USER_NIC_FIELDS, userOptionString } from '../net/user/options.js';
 import { resolveConfig } from '../net/user/config.js';
@@ -94,7 +95,7 @@ const DRIVE_FIELDS = ['file', 'format', 'readonly', 'overlay', 'iops', 'bps'];
 const VOLUME_FIELDS = ['mode', 'files', 'readonly'];
 const SHARE_FIELDS = ['host', 'tag', 'readonly'];
 const TAP_NIC_FIELDS = ['type', 'ifname', 'mac'];
-const NETWORK_NIC_FIELDS = ['type', 'network', 'vlan', 'acl', 'mac'];
+const NETWORK_NIC_FIELDS = ['type', 'network', 'vlan', 'trunk', 'acl', 'mac'];
 const USER_NIC_SPEC_FIELDS = ['type', 'mac', ...USER_NIC_FIELDS];
 /** Most hostfwd or allow entries of one NIC. */
 const MAX_NIC_LIST = 64;
@@ -227,6 +228,7 @@ function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec
     if (typeof o.network !== 'string' || !/^[a-z0-9][a-z0-9-]{0,30}$/.test(o.network)) throw invalid(`${where}.network: must be a network's name`);
     n = { type: 'network', network: o.network };
     if (o.vlan !== undefined) n.vlan = int(`${where}.vlan`, o.vlan, 1, 4094);
+    if (o.trunk !== undefined) n.trunk = trunkOf(`${where}.trunk`, o.trunk, n.vlan !== undefined);
     if (o.acl !== undefined) {
       const rules = array(`${where}.acl`, o.acl, MAX_NIC_LIST);
       try {
@@ -248,6 +250,24 @@ function checkNic(where: string, v: unknown, vm: string, index: number): NicSpec
   return n;
 }
 
+/** A trunk port's VLANs, checked as the switch checks them. */
+function trunkOf(where: string, t: unknown, hasVlan: boolean): NicTrunk {
+  if (hasVlan) throw invalid(`${where}: vlan (an access port) and trunk exclude each other`);
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) throw invalid(`${where}: must be an object {allowed, native?}`);
+  const o = t as Record<string, unknown>;
+  onlyKnown(where, o, ['allowed', 'native']);
+  if (typeof o.allowed !== 'string' && !Array.isArray(o.allowed)) throw invalid(`${where}.allowed: VLAN ids, as "10,20-30" or [10, 20]`);
+  if (Array.isArray(o.allowed) && o.allowed.length > 4094) throw invalid(`${where}.allowed: at most 4094 VLANs`);
+  try {
+    vlanList(where, o.allowed as string | number[]);
+  } catch (err) {
+    throw err instanceof SwitchError ? invalid(err.message.replace(/^Port /, '')) : err;
+  }
+  const out: NicTrunk = { allowed: structuredClone(o.allowed as string | number[]) };
+  if (o.native !== undefined) out.native = int(`${where}.native`, o.native, 1, 4094);
+  return out;
+}
+
 /** The address a user NIC's DHCP gives the guest. */
 export function userGuestAddress(n: UserNicSpec): string {
   const { config } = parseUserNetOptions('nic', userOptionString(n));
@@ -258,7 +278,7 @@ export function userGuestAddress(n: UserNicSpec): string {
 function nicPlan(n: NicSpec, i: number, vm: string): NicConfig {
   const mac = parseMac(`nics[${i}].mac`, n.mac ?? vmMac(vm, i));
   if (n.type === 'tap') return { kind: 'tap', mac, ...(n.ifname !== undefined && { ifname: n.ifname }) };
-  if (n.type === 'network') return { kind: 'network', mac, network: n.network, ...(n.vlan !== undefined && { vlan: n.vlan }), ...(n.acl && { acl: n.acl }) };
+  if (n.type === 'network') return { kind: 'network', mac, network: n.network, ...(n.vlan !== undefined && { vlan: n.vlan }), ...(n.trunk && { trunk: n.trunk }), ...(n.acl && { acl: n.acl }) };
   return { kind: 'user', mac, config: parseUserNetOptions(`nics[${i}]`, userOptionString(n)).config };
 }
 

@@ -51,12 +51,19 @@ export interface UserNicSpec extends UserNicFields {
   mac?: string;
 }
 
+export interface NicTrunk { allowed: string | number[]; native?: number }
+
 /** network: a port of one of the host's named networks (createNetwork; `gasang net create`). */
 export interface NetworkNicSpec {
   type: 'network';
   network: string;
   /** The port's 802.1Q VLAN (access port; the guest sends untagged). Default 1. */
   vlan?: number;
+  /**
+   * A trunk port instead (excludes vlan): the guest's tagged frames of the allowed VLANs ("10,20-30"
+   * or a list) pass, its untagged ones belong to `native` (none when absent).
+   */
+  trunk?: NicTrunk;
   /** Ordered allow/deny rules on the IPv4 5-tuple, first match wins (directions are the VM's). */
   acl?: AclRule[];
   mac?: string;

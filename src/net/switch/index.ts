@@ -5,4 +5,5 @@ export { handleTransfer, type PortHandle, type Transport } from './channel.js';
 export type { PortOptions, RateLimit, PortCounters, DropCounters } from './port.js';
 export type { AclRule, AclAction, AclDirection } from './acl.js';
 export { parseAclText } from './acl.js';
+export { vlanList } from './port.js';
 export { SwitchError, type SwitchErrorCode } from './errors.js';

@@ -188,7 +188,7 @@ function vlanId(id: string, v: unknown, what: string): number {
 }
 
 /** VLAN ids from [10, 20] or "10,20-30". */
-function vlanList(id: string, list: readonly number[] | string): number[] {
+export function vlanList(id: string, list: readonly number[] | string): number[] {
   const out: number[] = [];
   if (typeof list === 'string') {
     for (const part of list.split(',')) {
