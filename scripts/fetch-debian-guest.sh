@@ -19,10 +19,11 @@ set -euo pipefail
 
 # Modules the initramfs carries (Debian builds these drivers as modules; guest/init.sh loads them
 # all at boot): a virtio-mmio disk with ext4 (crc32c_generic: ext4 and jbd2 checksum through the
-# crypto API, a soft dependency that modinfo does not list), 9p over virtio, virtio-net, virtio-rng,
-# and the power button (virtio_input + evdev, src/machine/power-button.ts).
+# crypto API, a soft dependency that modinfo does not list), 9p over virtio, virtio-net with 802.1Q
+# VLAN interfaces (8021q: trunk ports of gasang's networks), virtio-rng, and the power button
+# (virtio_input + evdev, src/machine/power-button.ts).
 # virtio_console is built in. Their dependencies are added from the modules' own modinfo.
-GUEST_MODULES=(virtio_mmio virtio_blk ext4 crc32c_generic 9p 9pnet_virtio virtio_net virtio_rng virtio_console virtio_input evdev)
+GUEST_MODULES=(virtio_mmio virtio_blk ext4 crc32c_generic 9p 9pnet_virtio virtio_net 8021q virtio_rng virtio_console virtio_input evdev)
 
 update=0
 for a in "$@"; do

@@ -6,17 +6,17 @@ import assert from 'node:assert/strict';
 import { createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { READY } from './guest.js';
+import { DEBIAN, debianAvailable, READY } from './guest.js';
 import { renderMetrics, RequestCounter } from '../../src/api/metrics.js';
 import { Host } from '../../src/vm/host.js';
 import { ConsoleText, tempDir } from '../../src/vm/testing.js';
-import type { NicSpec, VmHandle } from '../../src/vm/types.js';
+import type { NicSpec, VmHandle, VmSpec } from '../../src/vm/types.js';
 
 interface Booted { vm: VmHandle; con: ConsoleText; ip: string }
 
 /** Creates and boots a VM with `nics`, waits for its shell and for eth0's DHCP address. */
-async function boot(host: Host, name: string, nics: NicSpec[]): Promise<Booted> {
-  const vm = await host.create({ name, nics });
+async function boot(host: Host, name: string, nics: NicSpec[], spec: Partial<VmSpec> = {}): Promise<Booted> {
+  const vm = await host.create({ ...spec, name, nics });
   await vm.start();
   const con = new ConsoleText(vm, true);
   await con.waitFor(READY, 180_000);
@@ -129,6 +129,37 @@ test('an isolated network and VLANs keep VMs apart; the gateway still answers', 
   assert.ok((await port('v2')).rxFrames > v2Before, 'v2 sent its ARP requests');
   assert.equal((await port('v1')).txFrames, v1Before, 'none of them reached v1');
   assert.equal(await status(v1, 'ping -c 1 -W 3 10.0.9.99'), 1, 'and back');
+});
+
+test('a trunk port: the guest\'s VLAN 20 interface reaches an access port of VLAN 20; its untagged frames are the native VLAN\'s', {
+  timeout: 400_000, skip: debianAvailable() ? false : 'run scripts/fetch-debian-guest.sh first (a kernel with 8021q)',
+}, async t => {
+  const { dir, cleanup } = tempDir('net-switch-trunk');
+  const host = new Host({ stateDir: join(dir, 'state') });
+  t.after(async () => { await host.close({ timeoutMs: 1000 }); cleanup(); });
+  await host.createNetwork({ name: 'tr', subnet: '10.0.11.0/24' });
+  const accessVm = async (): Promise<Booted> => {
+    const vm = await host.create({ name: 'acc', nics: [{ type: 'network', network: 'tr', vlan: 20 }] });
+    await vm.start();
+    const con = new ConsoleText(vm, true);
+    await con.waitFor(READY, 180_000);
+    await con.run('killall udhcpc; ifconfig eth0 10.0.20.1 netmask 255.255.255.0 up; echo UP""DONE', /UPDONE/, 30_000);
+    return { vm, con, ip: '10.0.20.1' };
+  };
+  // Debian's kernel has 8021q (the bundled one does not); its untagged eth0 gets a lease on the native VLAN.
+  const [tr, acc] = await Promise.all([
+    boot(host, 'tr', [{ type: 'network', network: 'tr', trunk: { allowed: '20', native: 1 } }], { kernel: DEBIAN.kernel, initrd: DEBIAN.initrd, append: 'console=ttyS0 gasang.modules=1' }),
+    accessVm(),
+  ]);
+  assert.equal(tr.ip, '10.0.11.15', 'untagged frames are VLAN 1\'s: the gateway\'s DHCP answered');
+  assert.equal(await status(tr, 'ip link add link eth0 name eth0.20 type vlan id 20 && ip addr add 10.0.20.2/24 dev eth0.20 && ip link set eth0.20 up'), 0);
+  const port = async (vm: string) => (await host.getNetwork('tr')).ports.find(p => p.vm === vm)!;
+  const accBefore = (await port('acc')).txFrames;
+  assert.equal(await status(tr, 'ping -c 2 -W 5 10.0.20.1'), 0, 'tagged VLAN 20 reaches the access port');
+  assert.ok((await port('acc')).txFrames > accBefore, 'through the switch');
+  assert.equal(await status(acc, 'ping -c 2 -W 5 10.0.20.2'), 0, 'and back, tagged on the way out of the trunk');
+  assert.equal(await status(tr, 'ping -c 2 -W 5 10.0.11.2'), 0, 'the gateway on the native VLAN');
+  assert.equal(await status(acc, 'ping -c 1 -W 3 10.0.11.15'), 1, 'the access port of VLAN 20 does not reach VLAN 1');
 });
 
 test('a gasangd VM on a user network: a forwarded port reaches its httpd; inspect shows its address and counters', { timeout: 300_000 }, async t => {

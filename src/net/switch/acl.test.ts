@@ -116,6 +116,22 @@ test('spoofing: foreign source MACs, IPs and ARP senders are dropped; trusted po
   assert.equal(port(sw, dyn.id).ip, ipOf(33));
 });
 
+test('spoofing on a trunk: its address holds on the native VLAN; its tagged VLANs\' interfaces have their own, its MAC holds everywhere', async t => {
+  const sw = net();
+  t.after(() => sw.close());
+  const trunk = plug(sw, 1, { ip: ipOf(1), trunk: { allowed: '20', native: 1 } });
+  const native = plug(sw, 2);
+  const v20 = plug(sw, 3, { vlan: 20 });
+  sendAll(trunk.backend,
+    tcp({ dst: v20.mac, src: trunk.mac, vlan: 20 }, { srcIp: '10.0.20.1', dstIp: '10.0.20.3', sport: 1, dport: 2 }), // its VLAN 20 address
+    arp({ dst: BROADCAST, src: trunk.mac, vlan: 20 }, trunk.mac, '10.0.20.1', '10.0.20.3'),
+    tcp({ dst: native.mac, src: trunk.mac }, { srcIp: '10.0.20.1', dstIp: ipOf(2), sport: 1, dport: 2 }), // not on the native VLAN
+    ether({ dst: BROADCAST, src: '52:54:00:66:66:66', vlan: 20 }, 0x88b5, new Uint8Array(46)), // a foreign MAC, tagged
+  );
+  await settle(() => port(sw, trunk.id).drops.spoof === 2 && v20.nic.got.length === 2);
+  assert.equal(native.nic.got.length, 0);
+});
+
 test('rate limits: frames beyond pps and bps (with bursts) are dropped and counted, on a simulated clock', async t => {
   let now = 0;
   const sw = net({ now: () => now });

@@ -77,7 +77,7 @@ export class SwitchPort implements FdbPort {
   readonly vm: string;
   readonly mac: number;
   readonly macBytes: Uint8Array;
-  /** The address the port may use as its source, -1 until fixed or learned from a DHCPACK. */
+  /** The address the port may use as its source on its own VLAN, -1 until fixed or learned from a DHCPACK. */
   ip: number;
   readonly fixedIp: boolean;
   readonly trunk: boolean;

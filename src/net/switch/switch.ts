@@ -251,7 +251,7 @@ export class VirtualSwitch {
     } else if (vlan === 0) { drops.vlan++; return; }
     const src = mac48(frame, Eth.SRC);
     if (src === 0) { drops.malformed++; return; }
-    if (!p.trusted && !this.genuine(p, src)) { drops.spoof++; return; }
+    if (!p.trusted && !this.genuine(p, src, vlan)) { drops.spoof++; return; }
     if (p.trusted && isDhcpReply(info)) this.snoop(frame);
     this.outVerdict = p.acl && !exempt(info) ? p.acl.check(info, Dir.OUT) : Verdict.NONE;
     if (this.outVerdict === Verdict.DENY) { drops.acl++; return; }
@@ -282,14 +282,19 @@ export class VirtualSwitch {
       && info.l4 - info.l3 + info.tcpLen + meta.gsoSize <= this.mtu;
   }
 
-  /** The frame comes from the port's own MAC, and from its IPv4 address once that is known. */
-  private genuine(p: SwitchPort, src: number): boolean {
+  /**
+   * The frame comes from the port's own MAC, and from its IPv4 address once that is known. The
+   * address belongs to the port's own VLAN (access or native); on a trunk's tagged VLANs the
+   * guest's VLAN interfaces have addresses of their own, so there only the MAC is held.
+   */
+  private genuine(p: SwitchPort, src: number, vlan: number): boolean {
     const info = this.info;
     if (src !== p.mac) return false;
-    if (info.arp) return info.arpSha === p.mac && (p.ip < 0 || info.arpSpa === p.ip || info.arpSpa === 0);
+    const ip = vlan === p.vlan ? p.ip : -1;
+    if (info.arp) return info.arpSha === p.mac && (ip < 0 || info.arpSpa === ip || info.arpSpa === 0);
     if (!info.ipv4) return true;
     if (isDhcpReply(info)) return false;
-    return p.ip < 0 || info.src === p.ip || (info.src === 0 && isDhcpRequest(info));
+    return ip < 0 || info.src === ip || (info.src === 0 && isDhcpRequest(info));
   }
 
   /** A DHCPACK from a trusted port: the client's port is held to the address from now on. */
