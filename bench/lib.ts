@@ -144,32 +144,21 @@ function installExitHook(): void {
 }
 
 /**
- * An emulator whose serial console is its stdin/stdout (gasang's CLI, `qemu-system-* -nographic`):
- * wait for lines, type commands, and stop it. Output is kept as complete lines with arrival times.
+ * A guest's serial console as complete lines with arrival times: wait for lines, type commands.
+ * Subclasses say where typing goes and feed output to `onOutput`.
  */
-export class ConsoleProcess {
+export abstract class LineConsole {
   readonly lines: ConsoleLine[] = [];
   private partial = '';
-  private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  private readonly stderrTail: string[] = [];
+  protected exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  protected readonly stderrTail: string[] = [];
   private readonly waiters = new Set<() => void>();
-  private readonly child: ChildProcess;
-  private readonly closed: Promise<void>;
 
-  constructor(readonly cmd: string, readonly args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }) {
-    installExitHook();
-    this.child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    liveChildren.add(this.child);
-    this.child.stdout!.on('data', (b: Buffer) => this.onOutput(b.toString('latin1')));
-    this.child.stderr!.on('data', (b: Buffer) => { this.stderrTail.push(b.toString('latin1')); if (this.stderrTail.length > 20) this.stderrTail.shift(); });
-    this.child.stdin!.on('error', () => {}); // the child may exit before reading its stdin
-    this.closed = new Promise(resolve => {
-      this.child.on('error', err => { this.stderrTail.push(String(err)); this.exit ??= { code: null, signal: null }; this.wake(); resolve(); });
-      this.child.on('close', (code, signal) => { liveChildren.delete(this.child); this.exit = { code, signal }; this.wake(); resolve(); });
-    });
-  }
+  protected abstract type(text: string): void;
+  /** What is waited on, for error messages. */
+  protected abstract readonly what: string;
 
-  private onOutput(s: string): void {
+  protected onOutput(s: string): void {
     const at = performance.now();
     const parts = (this.partial + s).split('\n');
     this.partial = parts.pop()!;
@@ -178,10 +167,7 @@ export class ConsoleProcess {
     this.wake();
   }
 
-  private wake(): void { for (const w of this.waiters) w(); }
-
-  /** The emulator's process id (for its /proc entries). */
-  get pid(): number { return this.child.pid!; }
+  protected wake(): void { for (const w of this.waiters) w(); }
 
   /** The last lines of console output and of stderr, for error messages. */
   tail(n = 25): string {
@@ -200,11 +186,11 @@ export class ConsoleProcess {
         from = Math.max(from, this.lines.length);
         if (this.exit) {
           done();
-          reject(new Error(`${this.cmd} exited (status ${this.exit.code}, signal ${this.exit.signal}) while waiting for ${pattern}; console tail:\n${this.tail()}`));
+          reject(new Error(`${this.what} exited (status ${this.exit.code}, signal ${this.exit.signal}) while waiting for ${pattern}; console tail:\n${this.tail()}`));
         }
       };
       const done = (): void => { clearTimeout(timer); this.waiters.delete(check); };
-      timer = setTimeout(() => { done(); reject(new Error(`${this.cmd}: no line matching ${pattern} within ${timeoutMs / 1000} s; console tail:\n${this.tail()}`)); }, timeoutMs);
+      timer = setTimeout(() => { done(); reject(new Error(`${this.what}: no line matching ${pattern} within ${timeoutMs / 1000} s; console tail:\n${this.tail()}`)); }, timeoutMs);
       this.waiters.add(check);
       check();
     });
@@ -215,7 +201,7 @@ export class ConsoleProcess {
     const cmd = new ShellCommand(command);
     const from = this.lines.length;
     const sentAt = performance.now();
-    this.child.stdin!.write(cmd.typed);
+    this.type(cmd.typed);
     const end = await this.waitForLine(new RegExp(`^${cmd.endMark}\\d+$`), timeoutMs, from);
     const status = Number(this.lines[end].text.slice(cmd.endMark.length));
     let first = from;
@@ -224,6 +210,33 @@ export class ConsoleProcess {
     const last = end > first && this.lines[end - 1].text === '' ? end - 1 : end;
     return { lines: this.lines.slice(first, last), status, sentAt };
   }
+}
+
+/** An emulator whose serial console is its stdin/stdout (gasang's CLI, `qemu-system-* -nographic`); stop() ends it. */
+export class ConsoleProcess extends LineConsole {
+  private readonly child: ChildProcess;
+  private readonly closed: Promise<void>;
+  protected readonly what: string;
+
+  constructor(readonly cmd: string, readonly args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }) {
+    super();
+    this.what = cmd;
+    installExitHook();
+    this.child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    liveChildren.add(this.child);
+    this.child.stdout!.on('data', (b: Buffer) => this.onOutput(b.toString('latin1')));
+    this.child.stderr!.on('data', (b: Buffer) => { this.stderrTail.push(b.toString('latin1')); if (this.stderrTail.length > 20) this.stderrTail.shift(); });
+    this.child.stdin!.on('error', () => {}); // the child may exit before reading its stdin
+    this.closed = new Promise(resolve => {
+      this.child.on('error', err => { this.stderrTail.push(String(err)); this.exit ??= { code: null, signal: null }; this.wake(); resolve(); });
+      this.child.on('close', (code, signal) => { liveChildren.delete(this.child); this.exit = { code, signal }; this.wake(); resolve(); });
+    });
+  }
+
+  protected type(text: string): void { this.child.stdin!.write(text); }
+
+  /** The emulator's process id (for its /proc entries). */
+  get pid(): number { return this.child.pid!; }
 
   /** Ends the emulator: Ctrl-A x on its console (gasang and QEMU's -nographic both quit on it), then SIGTERM after 5 s and SIGKILL after 10 s. */
   async stop(): Promise<void> {
