@@ -50,6 +50,15 @@ export interface RunOptions {
   jit: boolean;
   /** Print CPU and JIT counters on stderr when the VM ends (--stats). */
   stats: boolean;
+  /** --restore FILE: continue the VM of a snapshot instead of booting (its hardware comes from the snapshot). */
+  restore?: string;
+  /** --snapshot-on-exit FILE: when the user quits (Ctrl-A x, SIGTERM), write a snapshot first. */
+  snapshotOnExit?: string;
+  /**
+   * The options that define the VM's hardware, as `--flag=value` (NICs as `--nic=…`), in order:
+   * what a snapshot keeps to rebuild the VM on restore.
+   */
+  board: string[];
   /** --help was given: print RUN_USAGE and exit 0; the other fields hold defaults. */
   help: boolean;
 }
@@ -93,6 +102,13 @@ Options:
   --jit on|off        translate hot guest code to WebAssembly (default: on; the environment
                       variable GASANG_JIT_THRESHOLD=N sets how many visits make code hot)
   --stats             print CPU and JIT counters on stderr when the VM ends
+  --snapshot-on-exit FILE
+                      when you quit (Ctrl-A x) or gasang gets SIGTERM, save the whole VM
+                      (harts, RAM, devices; each writable qcow2 drive gets an internal
+                      snapshot of the same instant) to FILE, replacing it atomically
+  --restore FILE      continue the VM saved in FILE instead of booting: its hardware, drives
+                      and shares come from the snapshot (the drives return to its instant);
+                      --nic replaces its NICs (as many as it had), --jit and --stats apply
   -h, --help          show this help
 
 Options take their value as the next argument or after '=' (--memory=512).
@@ -100,7 +116,7 @@ In key=value lists a comma inside a value is written twice (file=a,,b.img names 
 At most ${VIRTIO_COUNT} virtio devices (drives, shares, NICs and the entropy device) in all.
 On the console, Ctrl-A x quits, Ctrl-A h lists the other keys.`;
 
-type Key = 'kernel' | 'initrd' | 'append' | 'firmware' | 'memory' | 'cpus' | 'drive' | 'volume' | 'share' | 'nic' | 'jit';
+type Key = 'kernel' | 'initrd' | 'append' | 'firmware' | 'memory' | 'cpus' | 'drive' | 'volume' | 'share' | 'nic' | 'jit' | 'restore' | 'snapshot';
 
 const VALUE_FLAGS: Record<string, Key> = {
   '--kernel': 'kernel',
@@ -124,7 +140,12 @@ const VALUE_FLAGS: Record<string, Key> = {
   '--nic': 'nic',
   '-nic': 'nic',
   '--jit': 'jit',
+  '--restore': 'restore',
+  '--snapshot-on-exit': 'snapshot',
 };
+
+/** What a snapshot restores by itself: these cannot be given beside --restore. */
+const BOARD_KEYS: ReadonlySet<Key> = new Set(['kernel', 'initrd', 'append', 'firmware', 'memory', 'cpus', 'drive', 'volume', 'share']);
 
 const bad = (message: string): InputError => new InputError('bad-option', message);
 
@@ -144,8 +165,10 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     jit: true,
     stats: false,
     help: false,
+    board: [],
   };
   let nicGiven = false;
+  const boardGiven: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
@@ -154,6 +177,8 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     }
     if (arg === '--no-initrd') {
       opts.initrd = undefined;
+      opts.board.push(arg);
+      boardGiven.push(arg);
       continue;
     }
     if (arg === '--stats') {
@@ -162,6 +187,8 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
     }
     if (arg === '--rng' || arg === '--no-rng') {
       opts.rng = arg === '--rng';
+      opts.board.push(arg);
+      boardGiven.push(arg);
       continue;
     }
     const eq = arg.startsWith('-') ? arg.indexOf('=') : -1;
@@ -178,6 +205,8 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
       if (i + 1 >= argv.length) throw bad(`${flag} needs a value`);
       value = argv[++i]!;
     }
+    if (BOARD_KEYS.has(key)) boardGiven.push(flag);
+    if (key !== 'restore' && key !== 'snapshot' && key !== 'jit') opts.board.push(`${key === 'nic' ? '--nic' : flag}=${value}`);
     switch (key) {
       case 'kernel':
       case 'initrd':
@@ -213,8 +242,19 @@ export function parseRunArgs(argv: readonly string[], defaults: RunDefaults): Ru
         if (value !== 'on' && value !== 'off') throw bad(`${flag} ${JSON.stringify(value)}: must be on or off`);
         opts.jit = value === 'on';
         break;
+      case 'restore':
+      case 'snapshot':
+        if (value === '') throw bad(`${flag} needs a file name`);
+        if (key === 'restore') opts.restore = value;
+        else opts.snapshotOnExit = value;
+        break;
     }
   }
+  if (opts.restore !== undefined && boardGiven.length > 0) {
+    throw bad(`${boardGiven[0]} cannot be given with --restore: the snapshot holds the VM's hardware (only --nic, --jit, --stats and --snapshot-on-exit apply)`);
+  }
+  // The snapshot's NICs stand unless --nic replaces them.
+  if (opts.restore !== undefined && !nicGiven) return opts;
   // As QEMU: without any --nic, one card on a user-mode network.
   if (!nicGiven) opts.nics.push(parseNic('--nic', 'user', 0)!);
   const devices = opts.drives.length + opts.shares.length + opts.nics.length + (opts.rng ? 1 : 0);

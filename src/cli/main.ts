@@ -9,6 +9,8 @@ import { StorageError } from '../storage/block.js';
 import { ShareError } from '../devices/virtio/9p/host-root.js';
 import { openDrives, openShares, type AttachContext } from '../vm/attach.js';
 import { parseRunArgs, RUN_USAGE } from './args.js';
+import { MachineSnapshot, revertDrives, snapshotMachine, checkDrives as checkSnapshotDrives } from '../snapshot/index.js';
+import { restoredOptions, restoreError, runSnapshotSpec, snapshotDrives } from './run-snapshot.js';
 import { attachConsole } from './terminal.js';
 import { statsLines } from './stats.js';
 import { runImage } from './image.js';
@@ -46,40 +48,75 @@ function asInput(flag: string, err: unknown): unknown {
 const ATTACH: AttachContext = { fail: (what, err) => asInput(`--${what}`, err), log: report };
 
 async function run(argv: string[]): Promise<number> {
-  const opts = parseRunArgs(argv, BUNDLED);
-  if (opts.help) { process.stdout.write(RUN_USAGE); return 0; }
+  const given = parseRunArgs(argv, BUNDLED);
+  if (given.help) { process.stdout.write(RUN_USAGE); return 0; }
+  const cwd = process.cwd();
+  let opts = given;
+  let spec = runSnapshotSpec(given, cwd);
+  let saved: MachineSnapshot | undefined;
+  if (given.restore) {
+    try {
+      saved = MachineSnapshot.open(given.restore);
+      ({ opts, spec } = restoredOptions(given.restore, saved.spec, given, BUNDLED));
+      revertDrives(saved.disks);
+    } catch (err) {
+      saved?.close();
+      throw restoreError(err);
+    }
+  }
   const shares = openShares(opts.shares, ATTACH);
   let drives: VirtDrive[] = [];
   const nics: VirtNic[] = [];
   let vm: VirtMachine;
   try {
     drives = openDrives(opts.drives, ATTACH);
+    if (opts.snapshotOnExit) checkSnapshotDrives(snapshotDrives(opts, drives, cwd));
     for (const nic of opts.nics) nics.push({ mac: nic.mac, backend: await openNic('--nic', nic, report) });
-    vm = await VirtMachine.create(
-      {
-        memoryMiB: opts.memoryMiB, cpus: opts.cpus, firmware: opts.firmware, kernel: opts.kernel, initrd: opts.initrd, append: opts.append,
-        drives, nics, rng: opts.rng, devices: shares, jit: opts.jit,
-      },
-      { output: bytes => process.stdout.write(bytes), log: report },
-    );
+    const board = { memoryMiB: opts.memoryMiB, cpus: opts.cpus, drives, nics, rng: opts.rng, devices: shares, jit: opts.jit };
+    const io = { output: (bytes: Uint8Array) => process.stdout.write(bytes), log: report };
+    vm = saved
+      ? await saved.restore(board, io).catch(err => { throw restoreError(err); })
+      : await VirtMachine.create({ ...board, firmware: opts.firmware, kernel: opts.kernel, initrd: opts.initrd, append: opts.append }, io);
   } catch (err) {
     for (const d of drives) d.disk.close();
     for (const s of shares) s.close();
     for (const n of nics) n.backend.close();
     throw err;
+  } finally {
+    saved?.close();
   }
   for (const w of vm.warnings) process.stderr.write(`gasang: warning: ${w}\n`);
+  let snapshotFailed = false, quitting = false;
+  /** Quitting: with --snapshot-on-exit, the snapshot first; if it cannot be written the VM runs on (quit again to end it). */
+  const quit = (): void => {
+    if (opts.snapshotOnExit && !snapshotFailed) {
+      try {
+        const st = snapshotMachine(opts.snapshotOnExit, vm, spec, snapshotDrives(opts, drives, cwd));
+        report(`snapshot written to ${opts.snapshotOnExit}: ${(st.bytes / 1048576).toFixed(1)} MiB, ${st.storedPages} of ${st.ramPages} RAM pages stored, the VM held ${st.pauseMs.toFixed(0)} ms`);
+      } catch (err) {
+        if (!(err instanceof GasangError)) throw err;
+        snapshotFailed = true;
+        report(`no snapshot: ${err.message}; the VM runs on (quit again to end it without a snapshot)`);
+        return;
+      }
+    }
+    quitting = true;
+    vm.stop();
+  };
   const console = attachConsole({
     input: process.stdin,
     output: { write: (b: Uint8Array) => process.stdout.write(b) },
     onInput: bytes => vm.input(bytes),
-    onQuit: () => vm.stop(),
+    onQuit: quit,
   });
+  process.on('SIGTERM', quit);
   const started = performance.now();
   try {
     const end = await vm.run();
+    if (opts.snapshotOnExit && !quitting) report(`the guest ended (${end.kind}): no snapshot written`);
     return end.kind === 'fail' ? (end.code || 1) : 0;
   } finally {
+    process.off('SIGTERM', quit);
     console.detach();
     if (opts.stats) for (const line of statsLines(vm.cpu, (performance.now() - started) / 1000)) process.stderr.write(`gasang: ${line}\n`);
   }

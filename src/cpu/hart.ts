@@ -32,6 +32,8 @@ export interface HartEnv {
   readonly jit?: Jit;
 }
 
+export interface HartHostState { waiting: boolean; instretOffset: number }
+
 export class Hart {
   readonly hb: number;
   readonly s: Slots;
@@ -83,6 +85,22 @@ export class Hart {
     this.hwPending = 0;
     this.waiting = false;
     this.setPriv(Priv.M);
+    this.mmu.flush(true);
+    this.syncMstatus();
+  }
+
+  /** Host-side state beside the bytes [hb, hb + HART_STATE_BYTES) of the shared memory (interrupt lines come back from the devices). */
+  saveHost(): HartHostState { return { waiting: this.waiting, instretOffset: this.instretOffset }; }
+
+  /** After the hart's state bytes are back in memory: its host side, an empty TLB and the views generated code reads. */
+  restoreHost(s: HartHostState): void {
+    const p = this.priv;
+    if (typeof s?.waiting !== 'boolean' || !Number.isFinite(s.instretOffset) || (p !== Priv.M && p !== Priv.S && p !== Priv.U)) {
+      throw new RangeError(`Hart ${this.index}: bad saved state`);
+    }
+    this.waiting = s.waiting;
+    this.instretOffset = s.instretOffset;
+    this.hwPending = 0;
     this.mmu.flush(true);
     this.syncMstatus();
   }

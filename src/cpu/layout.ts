@@ -51,6 +51,9 @@ export const enum H {
   JC = 0x3_9000,
 }
 
+/** A hart's architectural state: everything below the TLB (which, like the jump cache, is rebuilt, not saved). */
+export const HART_STATE_BYTES = H.TLB;
+
 export const JC_ENTRIES = 4096;
 export const JC_ENTRY = 32;
 

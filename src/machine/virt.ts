@@ -31,13 +31,10 @@ import { VirtioNet } from '../devices/virtio/net/device.js';
 import type { NetBackend } from '../devices/virtio/net/backend.js';
 import { PowerButton, withPowerBootarg } from './power-button.js';
 
-export interface VirtSpec {
+/** The board's hardware: what a snapshot must be restored into. */
+export interface VirtBoardSpec {
   memoryMiB: number;
   cpus: number;
-  firmware: string;
-  kernel: string;
-  initrd?: string;
-  append: string;
   /** Disks, in order: the first is /dev/vda. */
   drives?: VirtDrive[];
   /** virtio-console devices: hvc terminals in the guest (hvc1 first when, as in the bundled kernel, the SBI console is hvc0). */
@@ -52,6 +49,14 @@ export interface VirtSpec {
   jit?: boolean;
   /** A power button (power-button.ts): a virtio-input device after the consoles; adds its boot argument. */
   powerButton?: boolean;
+}
+
+/** A board and what it boots. */
+export interface VirtSpec extends VirtBoardSpec {
+  firmware: string;
+  kernel: string;
+  initrd?: string;
+  append: string;
 }
 
 /** An opened disk for a virtio-blk device; the machine closes it when the run ends. */
@@ -121,7 +126,7 @@ export class VirtMachine {
   private wake: (() => void) | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
 
-  private constructor(readonly spec: VirtSpec, readonly cpu: Cpu, readonly bus: Bus, private readonly io: VirtIo) {
+  private constructor(readonly spec: VirtBoardSpec, readonly cpu: Cpu, readonly bus: Bus, private readonly io: VirtIo) {
     const irq: HartInterrupts = { setPending: (hart, bit, level) => cpu.harts[hart].setPending(bit, level) };
     this.clint = new Clint({ harts: spec.cpus, irq });
     this.plic = new Plic({ harts: spec.cpus, irq });
@@ -177,11 +182,18 @@ export class VirtMachine {
     });
   }
 
-  static async create(spec: VirtSpec, io: VirtIo): Promise<VirtMachine> {
+  private static async build(spec: VirtBoardSpec, io: VirtIo): Promise<VirtMachine> {
     const bus = new Bus();
     let m: VirtMachine | undefined;
     const cpu = await Cpu.create({ ramBytes: spec.memoryMiB * 1024 * 1024, harts: spec.cpus, bus, mtime: () => m!.clint.mtime(), jitThreshold: spec.jit === false ? 0 : undefined });
     m = new VirtMachine(spec, cpu, bus, io);
+    return m;
+  }
+
+  /** A board at power-on with firmware, kernel, initrd and device tree loaded. */
+  static async create(spec: VirtSpec, io: VirtIo): Promise<VirtMachine> {
+    const m = await VirtMachine.build(spec, io);
+    const cpu = m.cpu;
     const boot = loadBoot(cpu.ram, {
       firmware: spec.firmware,
       kernel: spec.kernel,
@@ -193,6 +205,16 @@ export class VirtMachine {
     });
     for (const h of cpu.harts) h.reset(boot.pc, boot.a1, boot.a2);
     m.warnings = boot.warnings;
+    return m;
+  }
+
+  /**
+   * A board of `spec`'s shape with a saved state: `load` fills RAM and applies the rest
+   * (virt-state.ts restoreVirt). As with create, the caller closes what it opened when this throws.
+   */
+  static async restore(spec: VirtBoardSpec, io: VirtIo, load: (m: VirtMachine) => void | Promise<void>): Promise<VirtMachine> {
+    const m = await VirtMachine.build(spec, io);
+    await load(m);
     return m;
   }
 

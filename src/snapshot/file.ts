@@ -1,0 +1,175 @@
+/**
+ * Writing and reading snapshot files (format.ts). A snapshot is written to a temporary file
+ * beside its target, fsynced and renamed over it, and the directory fsynced: a writer killed at
+ * any moment leaves the previous snapshot whole. Reading checks magic, version, length and every
+ * section's CRC before anything is used; RAM is checked as it is loaded.
+ */
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { SnapshotError } from './errors.js';
+import {
+  FORMAT_VERSION, HEADER_SIZE, MAGIC, MAX_SMALL_SECTION, SECTION_HEADER_SIZE, SECTION_ORDER, crc32, decodeHeader,
+  decodeSectionHeader, encodeHeader, encodeSectionHeader, type SectionTag,
+} from './format.js';
+import { loadRam, scanPages, writeRam } from './ram.js';
+
+/** What goes into a snapshot besides RAM. */
+export interface SnapshotParts {
+  meta: unknown;
+  spec: unknown;
+  machine: unknown;
+  /** The harts' architectural bytes, back to back. */
+  harts: Uint8Array;
+  ram: Uint8Array;
+}
+
+export interface WriteResult { bytes: number; ramPages: number; storedPages: number }
+
+const ioError = (what: string, err: unknown): SnapshotError =>
+  new SnapshotError('io', `${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+
+/** Writes `parts` to `path` atomically. RAM is read from `parts.ram` synchronously: the VM must not run meanwhile. */
+export function writeSnapshot(path: string, parts: SnapshotParts): WriteResult {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w', 0o600);
+  } catch (err) {
+    throw ioError(`Cannot create ${tmp}`, err);
+  }
+  let ok = false;
+  try {
+    let pos = HEADER_SIZE;
+    const put = (b: Uint8Array, at: number): void => { for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off, at + off); };
+    const section = (tag: SectionTag, payload: Uint8Array): void => {
+      put(encodeSectionHeader(tag, payload.length, crc32(payload)), pos);
+      put(payload, pos + SECTION_HEADER_SIZE);
+      pos += SECTION_HEADER_SIZE + payload.length;
+    };
+    const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
+    section('META', json(parts.meta));
+    section('SPEC', json(parts.spec));
+    section('MACH', json(parts.machine));
+    section('HART', parts.harts);
+    const scan = scanPages(parts.ram);
+    const ram = writeRam(fd, pos + SECTION_HEADER_SIZE, parts.ram, scan);
+    put(encodeSectionHeader('RAM ', ram.length, ram.crc), pos);
+    pos += SECTION_HEADER_SIZE + ram.length;
+    put(encodeHeader(SECTION_ORDER.length, pos), 0);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+    syncDir(dirname(path));
+    ok = true;
+    return { bytes: pos, ramPages: Math.ceil(parts.ram.length / 4096), storedPages: scan.stored };
+  } catch (err) {
+    if (err instanceof SnapshotError) throw err;
+    throw ioError(`Cannot write snapshot ${path}`, err);
+  } finally {
+    if (!ok) {
+      try { closeSync(fd); } catch { /* already closed */ }
+      rmSync(tmp, { force: true });
+    }
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/** A snapshot file whose header and small sections are checked; RAM is loaded on demand. */
+export class SnapshotFile {
+  readonly meta: unknown;
+  readonly spec: unknown;
+  readonly machine: unknown;
+  readonly harts: Uint8Array;
+  private readonly ram: { pos: number; length: number; crc: number };
+
+  private constructor(readonly path: string, private fd: number) {
+    const size = fstatSync(fd).size;
+    const head = this.read(0, Math.min(HEADER_SIZE, size));
+    if (head.length < 8 || Buffer.from(head.subarray(0, 8)).toString('latin1') !== MAGIC) {
+      throw new SnapshotError('not-snapshot', `${path} is not a gasang snapshot`);
+    }
+    if (head.length < HEADER_SIZE) throw new SnapshotError('truncated', `${path} is truncated (${size} bytes)`);
+    const h = decodeHeader(head);
+    if (!h.crcOk) throw new SnapshotError('corrupt', `${path} is corrupt: its header fails its checksum`);
+    if (h.version !== FORMAT_VERSION) {
+      throw new SnapshotError('version', `${path} is a snapshot of format version ${h.version}; this gasang reads version ${FORMAT_VERSION}`);
+    }
+    if (size < h.fileLength) throw new SnapshotError('truncated', `${path} is truncated: ${size} of ${h.fileLength} bytes`);
+    if (size > h.fileLength || h.sections !== SECTION_ORDER.length) throw new SnapshotError('corrupt', `${path} is corrupt: its length or section count is wrong`);
+    const found = new Map<string, { pos: number; length: number; crc: number }>();
+    let pos = HEADER_SIZE;
+    for (const want of SECTION_ORDER) {
+      if (pos + SECTION_HEADER_SIZE > size) throw new SnapshotError('truncated', `${path} is truncated before section ${want.trim()}`);
+      const s = decodeSectionHeader(this.read(pos, SECTION_HEADER_SIZE));
+      if (s.tag !== want || s.flags !== 0) throw new SnapshotError('corrupt', `${path} is corrupt: section ${JSON.stringify(s.tag)} where ${want.trim()} belongs`);
+      if (pos + SECTION_HEADER_SIZE + s.length > size) throw new SnapshotError('truncated', `${path} is truncated in section ${want.trim()}`);
+      found.set(want, { pos: pos + SECTION_HEADER_SIZE, length: s.length, crc: s.crc });
+      pos += SECTION_HEADER_SIZE + s.length;
+    }
+    const small = (tag: SectionTag): Uint8Array => {
+      const s = found.get(tag)!;
+      if (s.length > MAX_SMALL_SECTION) throw new SnapshotError('corrupt', `${path} is corrupt: section ${tag.trim()} is ${s.length} bytes`);
+      const b = this.read(s.pos, s.length);
+      if (crc32(b) !== s.crc) throw new SnapshotError('corrupt', `${path} is corrupt: section ${tag.trim()} fails its checksum`);
+      return b;
+    };
+    const json = (tag: SectionTag): unknown => {
+      try {
+        return JSON.parse(Buffer.from(small(tag)).toString('utf8'));
+      } catch (err) {
+        if (err instanceof SnapshotError) throw err;
+        throw new SnapshotError('corrupt', `${path} is corrupt: section ${tag.trim()} is not JSON`);
+      }
+    };
+    this.meta = json('META');
+    this.spec = json('SPEC');
+    this.machine = json('MACH');
+    this.harts = small('HART');
+    this.ram = found.get('RAM ')!;
+  }
+
+  static open(path: string): SnapshotFile {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new SnapshotError('not-found', `${path}: No such file`, { cause: err });
+      throw ioError(`Cannot open ${path}`, err);
+    }
+    try {
+      return new SnapshotFile(path, fd);
+    } catch (err) {
+      closeSync(fd);
+      if (err instanceof SnapshotError) throw err;
+      throw ioError(`Cannot read ${path}`, err);
+    }
+  }
+
+  /** Loads RAM into `ram` (zeroed, of the saved size) and checks it. */
+  loadRam(ram: Uint8Array): void {
+    const r = this.ram;
+    const problem = loadRam(this.fd, r.pos, r.length, r.crc, ram);
+    if (problem === 'shape') throw new SnapshotError('mismatch', `${this.path} holds RAM of another size than this VM's ${ram.length / 1048576} MiB`);
+    if (problem) throw new SnapshotError('corrupt', `${this.path} is corrupt: its RAM section ${problem === 'crc' ? 'fails its checksum' : 'has the wrong length'}`);
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private read(pos: number, length: number): Uint8Array {
+    const b = new Uint8Array(length);
+    for (let off = 0; off < length;) {
+      const n = readSync(this.fd, b, off, length - off, pos + off);
+      if (n === 0) throw new SnapshotError('truncated', `${this.path} is truncated`);
+      off += n;
+    }
+    return b;
+  }
+}

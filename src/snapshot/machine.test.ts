@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { join } from 'node:path';
+import { VirtMachine, type VirtBoardSpec } from '../machine/virt.js';
+import { hartBytes, saveVirt } from '../machine/virt-state.js';
+import { tempDir } from '../vm/testing.js';
+import { SnapshotError } from './errors.js';
+import { MachineSnapshot, snapshotMachine } from './machine.js';
+
+const GUEST = join(import.meta.dirname, '..', '..', '..', 'guest', 'default');
+const board: VirtBoardSpec = { memoryMiB: 128, cpus: 2, rng: true, consoles: 1 };
+
+/** A running board and its console text. */
+function console(m: VirtMachine): { text: () => string; waitFor: (re: RegExp, ms?: number) => Promise<void> } {
+  let text = '';
+  (m as unknown as { io: { output: (b: Uint8Array) => void } }).io.output = b => { text += Buffer.from(b).toString('latin1'); };
+  return {
+    text: () => text,
+    waitFor: async (re, ms = 120_000) => {
+      const end = performance.now() + ms;
+      while (!re.test(text)) {
+        if (performance.now() > end) throw new Error(`Console never showed ${String(re)}: ${JSON.stringify(text.slice(-300))}`);
+        await new Promise(r => setTimeout(r, 20));
+      }
+    },
+  };
+}
+
+test('save → restore → save: the restored board holds the same harts, devices and RAM, and the guest goes on', { timeout: 300_000 }, async t => {
+  const { dir, cleanup } = tempDir('snapshot-machine');
+  t.after(cleanup);
+  const io = { output: (): void => {} };
+  const m = await VirtMachine.create({ ...board, firmware: join(GUEST, 'fw_jump.bin'), kernel: join(GUEST, 'Image.gz'), initrd: join(GUEST, 'initramfs.cpio.gz'), append: 'console=ttyS0' }, io);
+  const con = console(m);
+  const ended = m.run();
+  await con.waitFor(/GASANG-READY/);
+  m.input(Buffer.from('i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo N=$i; sleep 0.05; done\n'));
+  await con.waitFor(/N=5\b/);
+  const path = join(dir, 'vm.snap');
+  // Taken from a host callback, i.e. between slices; the board is stopped in the same turn.
+  const taken = await new Promise<{ state: ReturnType<typeof saveVirt>; ram: Uint8Array; harts: Uint8Array[]; last: number }>(resolve => setImmediate(() => {
+    snapshotMachine(path, m, { any: 'spec' }, []);
+    const last = Math.max(...[...con.text().matchAll(/N=(\d+)/g)].map(x => Number(x[1])));
+    resolve({ state: saveVirt(m), ram: m.cpu.ram.slice(), harts: [0, 1].map(i => hartBytes(m, i).slice()), last });
+    m.stop();
+  }));
+  await ended;
+
+  const snap = MachineSnapshot.open(path);
+  t.after(() => snap.close());
+  assert.deepEqual(snap.spec, { any: 'spec' });
+  assert.deepEqual([snap.meta.memoryMiB, snap.meta.cpus], [128, 2]);
+  const r = await snap.restore(board, io);
+  const again = saveVirt(r);
+  // mtime goes on from the saved value: the only field that moves by itself.
+  assert.ok(Math.abs(again.clint.mtime - taken.state.clint.mtime) < 10_000_000, 'mtime continues from the saved value (within 1 s)');
+  again.clint.mtime = taken.state.clint.mtime;
+  assert.deepEqual(again, taken.state);
+  assert.ok(Buffer.compare(r.cpu.ram, taken.ram) === 0, 'RAM');
+  for (const i of [0, 1]) assert.ok(Buffer.compare(hartBytes(r, i), taken.harts[i]!) === 0, `hart ${i}`);
+
+  const rcon = console(r);
+  const running = r.run();
+  await rcon.waitFor(/N=\d+/);
+  const first = Number(/N=(\d+)/.exec(rcon.text())![1]);
+  assert.equal(first, taken.last + 1, 'the counter goes on from where it was');
+  await rcon.waitFor(/N=40\r\n.*gasang:~# /s);
+  const seen = [...rcon.text().matchAll(/N=(\d+)/g)].map(x => Number(x[1]));
+  assert.deepEqual(seen, Array.from({ length: 40 - taken.last }, (_, i) => taken.last + 1 + i), 'no count skipped or repeated');
+  r.input(Buffer.from('echo RESTORED-$((6*7))\n'));
+  await rcon.waitFor(/RESTORED-42/);
+  r.stop();
+  await running;
+});
+
+test('a snapshot restores only into a board of its shape', { timeout: 120_000 }, async t => {
+  const { dir, cleanup } = tempDir('snapshot-shape');
+  t.after(cleanup);
+  const io = { output: (): void => {} };
+  const m = await VirtMachine.create({ ...board, firmware: join(GUEST, 'fw_jump.bin'), kernel: join(GUEST, 'Image.gz'), append: '' }, io);
+  const path = join(dir, 'vm.snap');
+  snapshotMachine(path, m, {}, []);
+  for (const v of m.virtio) v.close();
+  const snap = MachineSnapshot.open(path);
+  t.after(() => snap.close());
+  await assert.rejects(snap.restore({ ...board, memoryMiB: 256 }, io), (e: unknown) => e instanceof SnapshotError && e.kind === 'mismatch' && /of a 128 MiB VM with 2 harts, not 256 MiB with 2/.test(e.message));
+  await assert.rejects(snap.restore({ ...board, rng: false }, io), (e: unknown) => e instanceof SnapshotError && e.kind === 'mismatch' && /The saved board \(128 MiB, 2 harts, devices .*\) is not this one/.test(e.message));
+});
