@@ -34,6 +34,7 @@ test('no arguments: the defaults', () => {
     jit: true,
     stats: false,
     help: false,
+    board: [],
   });
 });
 
@@ -50,9 +51,21 @@ test('every option, as separate values and with =', () => {
     ['--kernel', 'k', '--initrd=i', '--append', 'console=ttyS0 init=/bin/sh', '--firmware=f', '--memory', '512', '--cpus=4'],
     defaults,
   );
-  assert.deepEqual({ ...o, nics: o.nics.map(n => n.kind) }, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], nics: ['user'], rng: true, jit: true, stats: false, help: false });
+  assert.deepEqual({ ...o, nics: o.nics.map(n => n.kind) }, { kernel: 'k', initrd: 'i', append: 'console=ttyS0 init=/bin/sh', firmware: 'f', memoryMiB: 512, cpus: 4, drives: [], shares: [], nics: ['user'], rng: true, jit: true, stats: false, help: false,
+    board: ['--kernel=k', '--initrd=i', '--append=console=ttyS0 init=/bin/sh', '--firmware=f', '--memory=512', '--cpus=4'] });
   assert.equal(parseRunArgs(['--append='], defaults).append, '', 'an empty command line is allowed');
   assert.equal(parseRunArgs(['--append=a=b c=d'], defaults).append, 'a=b c=d', 'only the first = splits');
+});
+
+test('--restore and --snapshot-on-exit: the hardware comes from the snapshot, NICs may be replaced', () => {
+  const o = parseRunArgs(['--restore', 'a.snap', '--snapshot-on-exit=b.snap', '--jit', 'off', '--stats'], defaults);
+  assert.deepEqual([o.restore, o.snapshotOnExit, o.jit, o.stats, o.nics, o.board], ['a.snap', 'b.snap', false, true, [], []]);
+  const n = parseRunArgs(['--restore', 'a.snap', '--nic', 'user,hostfwd=tcp::2222-:22', '-nic', 'none'], defaults);
+  assert.deepEqual(n.board, ['--nic=user,hostfwd=tcp::2222-:22', '--nic=none']);
+  assert.deepEqual(parseRunArgs(['--no-rng', '-m', '1G', '--drive', 'file=d.qcow2'], defaults).board, ['--no-rng', '-m=1G', '--drive=file=d.qcow2']);
+  rejects(['--restore', 'a.snap', '-m', '512'], "-m cannot be given with --restore: the snapshot holds the VM's hardware (only --nic, --jit, --stats and --snapshot-on-exit apply)");
+  rejects(['--restore', 'a.snap', '--no-rng'], /^--no-rng cannot be given with --restore/);
+  rejects(['--restore='], '--restore needs a file name');
 });
 
 test('QEMU-like aliases and size suffixes', () => {
