@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { GasangError } from '../util/errors.js';
-import type { VmInfo, VmSpec } from '../vm/types.js';
+import type { SnapshotResult, VmInfo, VmSpec } from '../vm/types.js';
 import type { NetworkInfo, NetworkSpec } from '../vm/networks.js';
 import { connectWebSocket, WebSocketError, type WsConnection } from './websocket.js';
 
@@ -94,6 +94,8 @@ export class ApiClient {
   inspect(name: string): Promise<VmInfo> { return this.call('GET', vmPath(name)); }
   remove(name: string): Promise<void> { return this.call('DELETE', vmPath(name)); }
   action(name: string, action: VmAction, body?: unknown): Promise<VmInfo> { return this.call('POST', `${vmPath(name)}/${action}`, body); }
+  snapshot(name: string, opts: { file?: string; stop?: boolean } = {}): Promise<{ snapshot: SnapshotResult; vm: VmInfo }> { return this.call('POST', `${vmPath(name)}/snapshot`, opts); }
+  restore(name: string, opts: { file?: string } = {}): Promise<VmInfo> { return this.call('POST', `${vmPath(name)}/restore`, opts); }
   host(): Promise<HostResources> { return this.call('GET', '/v1/host'); }
   networks(): Promise<NetworkInfo[]> { return this.call<{ networks: NetworkInfo[] }>('GET', '/v1/networks').then(r => r.networks); }
   createNetwork(spec: NetworkSpec): Promise<NetworkInfo> { return this.call('POST', '/v1/networks', spec); }

@@ -149,6 +149,15 @@ describe('the server against docs/openapi.json', () => {
     await check(u, 'GET', '/v1/vms/doc/console', 400, { upgrade: true, headers: { 'Sec-WebSocket-Key': 'short' } });
     await check(u, 'GET', '/v1/vms/doc/console', 426);
     ws.close();
+    // Snapshot and restore (the fake host records the files; src/vm/snapshot.test.ts runs real ones)
+    await check(u, 'POST', '/v1/vms/doc/snapshot', 400, { body: '{"file": "relative.snap"}' });
+    await check(u, 'POST', '/v1/vms/nope/snapshot', 404);
+    await check(u, 'POST', '/v1/vms/doc/snapshot', 200, { body: '{"file": "/snaps/doc.snap", "stop": true}' });
+    await check(u, 'POST', '/v1/vms/doc/snapshot', 409);
+    await check(u, 'POST', '/v1/vms/doc/restore', 400, { body: '{"file": "/snaps/other.snap"}' });
+    await check(u, 'POST', '/v1/vms/nope/restore', 404);
+    await check(u, 'POST', '/v1/vms/doc/restore', 200, { body: '{"file": "/snaps/doc.snap"}' });
+    await check(u, 'POST', '/v1/vms/doc/restore', 409, { body: '{"file": "/snaps/doc.snap"}' });
     await check(u, 'POST', '/v1/vms/doc/stop', 200, { body: '{"timeoutMs": 100}' });
     await check(u, 'POST', '/v1/vms/doc/start', 200);
     await check(u, 'POST', '/v1/vms/doc/kill', 200);

@@ -7,7 +7,7 @@ import type { HostApi, VmHandle } from '../vm/types.js';
 import { ApiError } from './errors.js';
 import { readJson, PathTemplate, type Reply } from './http.js';
 import { renderMetrics, METRICS_CONTENT_TYPE, type RequestCounter } from './metrics.js';
-import { parseEmptyBody, parseStopBody, parseVmSpec } from './spec.js';
+import { parseEmptyBody, parseRestoreBody, parseSnapshotBody, parseStopBody, parseVmSpec } from './spec.js';
 import type { WebAssets } from './web.js';
 import type { ConsoleRegistry } from './console.js';
 
@@ -72,6 +72,19 @@ export const ROUTES: readonly Route[] = [
   route('POST', '/v1/vms/{vm}/kill', action((vm, b) => { parseEmptyBody(b); return vm.kill(); })),
   route('POST', '/v1/vms/{vm}/pause', action((vm, b) => { parseEmptyBody(b); return vm.pause(); })),
   route('POST', '/v1/vms/{vm}/resume', action((vm, b) => { parseEmptyBody(b); return vm.resume(); })),
+  route('POST', '/v1/vms/{vm}/snapshot', async ctx => {
+    const opts = parseSnapshotBody(await body(ctx));
+    const vm = vmOf(ctx);
+    const snapshot = await vm.snapshot(opts);
+    return { status: 200, json: { snapshot, vm: vm.info() } };
+  }),
+  route('POST', '/v1/vms/{vm}/restore', async ctx => {
+    const opts = parseRestoreBody(await body(ctx));
+    const vm = vmOf(ctx);
+    await vm.restore(opts);
+    ctx.consoles.watch(vm);
+    return { status: 200, json: vm.info() };
+  }),
   route('GET', '/v1/vms/{vm}/console', ctx => {
     vmOf(ctx); // an unknown VM is 404 before it is 426
     throw new ApiError(426, 'upgrade-required', 'The console is a WebSocket: connect with Upgrade: websocket', { Upgrade: 'websocket', Connection: 'Upgrade' });

@@ -3,7 +3,9 @@
  * with absolute paths required: the daemon's working directory means nothing to its clients.
  * docs/openapi.json describes the same rules; a test checks that both agree.
  */
+import { isAbsolute } from 'node:path';
 import { checkSpec, int, object, onlyKnown, type CheckedSpec } from '../vm/spec.js';
+import { HostError } from '../vm/types.js';
 
 /** A VM spec from parsed JSON, or HostError('invalid') (400) naming the first problem. */
 export function parseVmSpec(body: unknown): CheckedSpec {
@@ -22,4 +24,28 @@ export function parseStopBody(body: unknown): { timeoutMs?: number } {
 export function parseEmptyBody(body: unknown): void {
   if (body === undefined) return;
   onlyKnown('', object('body', body), []);
+}
+
+/** The optional snapshot file of a body: an absolute path (the daemon's directory means nothing to clients). */
+function snapshotFile(o: Record<string, unknown>): { file?: string } {
+  if (o.file === undefined) return {};
+  if (typeof o.file !== 'string' || !isAbsolute(o.file)) throw new HostError('invalid', 'file: must be an absolute path');
+  return { file: o.file };
+}
+
+/** Body of POST /v1/vms/{vm}/snapshot: where to write it (default: the VM's own file) and whether to stop the VM after. */
+export function parseSnapshotBody(body: unknown): { file?: string; stop?: boolean } {
+  if (body === undefined) return {};
+  const o = object('body', body);
+  onlyKnown('', o, ['file', 'stop']);
+  if (o.stop !== undefined && typeof o.stop !== 'boolean') throw new HostError('invalid', 'stop: must be true or false');
+  return { ...snapshotFile(o), ...(o.stop !== undefined ? { stop: o.stop as boolean } : {}) };
+}
+
+/** Body of POST /v1/vms/{vm}/restore: the snapshot to continue (default: the VM's own file). */
+export function parseRestoreBody(body: unknown): { file?: string } {
+  if (body === undefined) return {};
+  const o = object('body', body);
+  onlyKnown('', o, ['file']);
+  return snapshotFile(o);
 }

@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HostError, type ConsoleClient, type HostApi, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
+import { HostError, type ConsoleClient, type HostApi, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
 import { Networks, type NetworkInfo } from '../vm/networks.js';
 import type { PortStats } from '../net/switch/index.js';
 import { ApiClient } from './client.js';
@@ -79,6 +79,24 @@ export class FakeVm implements VmHandle {
     this.exit = undefined;
     this.usage.guestRamBytes = this.spec.memoryMiB * MiB;
     this.usage.hostOverheadBytes = 5 * MiB;
+  }
+
+  /** Snapshot files asked for, in order (the REST layer's tests; real snapshots are src/snapshot's). */
+  snapshots: { file: string; stop: boolean }[] = [];
+
+  async snapshot(opts: { file?: string; stop?: boolean } = {}): Promise<SnapshotResult> {
+    this.expect('snapshot', 'running', 'paused');
+    const file = opts.file ?? `/state/${this.id}/snapshot.gsnap`;
+    this.snapshots.push({ file, stop: opts.stop === true });
+    if (opts.stop) this.end('stopped');
+    return { file, bytes: 1, ramPages: 1, storedPages: 1, pauseMs: 0 };
+  }
+
+  async restore(opts: { file?: string } = {}): Promise<void> {
+    const file = opts.file ?? `/state/${this.id}/snapshot.gsnap`;
+    this.expect('restore', 'created', 'stopped', 'crashed');
+    if (!this.snapshots.some(s => s.file === file)) throw new HostError('invalid', `Cannot restore ${this.name}: ${file}: No such file`);
+    await this.start();
   }
 
   async pause(): Promise<void> { this.expect('pause', 'running'); this.state = 'paused'; }

@@ -27,6 +27,11 @@ Commands:
   stop NAME [--timeout SECONDS]  press its power button; force the stop after the timeout (default 30)
   kill NAME                      stop it at once
   pause NAME / resume NAME       hold and continue its harts
+  snapshot NAME [--file PATH] [--stop]
+                                 save the running VM (harts, RAM, devices; writable drives must be
+                                 qcow2, as overlays are) to PATH (default: its own file in the
+                                 daemon's state); --stop: then stop it
+  restore NAME [--file PATH]     start the stopped VM from its snapshot instead of booting
   ls [--json]                    list VMs with their state and resource use
   inspect NAME                   everything about one VM (JSON)
   console NAME [--read-only]     attach this terminal to its console (Ctrl-] detaches)
@@ -295,6 +300,20 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
     case 'resume': {
       const { name } = nameAnd(cmd, args);
       await client.action(name, cmd);
+      io.out(`${name}\n`);
+      return 0;
+    }
+    case 'snapshot': {
+      const { name, flags } = nameAnd(cmd, args, ['--file PATH', '--stop']);
+      const file = flags.get('--file');
+      const { snapshot: s } = await client.snapshot(name, { ...(typeof file === 'string' ? { file: resolve(io.cwd, file) } : {}), ...(flags.has('--stop') ? { stop: true } : {}) });
+      io.out(`${s.file}: ${(s.bytes / MiB).toFixed(1)} MiB, ${s.storedPages} of ${s.ramPages} RAM pages stored, the guest held ${s.pauseMs.toFixed(0)} ms\n`);
+      return 0;
+    }
+    case 'restore': {
+      const { name, flags } = nameAnd(cmd, args, ['--file PATH']);
+      const file = flags.get('--file');
+      await client.restore(name, typeof file === 'string' ? { file: resolve(io.cwd, file) } : {});
       io.out(`${name}\n`);
       return 0;
     }

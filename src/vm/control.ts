@@ -10,6 +10,7 @@
  *     3 STATE      VM → host  a Activity value
  *     4 BEATS      VM → host  slices run so far (wraps); the host's sign of progress
  *     5 TID        VM → host  the thread's Linux id (for /proc/self/task/TID when it hangs)
+ *     6 REQUEST    host → VM  1: a request (snapshot) waits on the VM's request port; wakes a held VM
  *   Float64 slots from byte 64 (plain reads and writes; one writer each):
  *     0 CPU_NS     VM → host  thread CPU time (ns) at the end of its last slice
  *     1 INSTRET    VM → host  guest instructions retired, all harts
@@ -17,7 +18,7 @@
  *     3 DISK_READ  VM → host  virtio-blk bytes read
  *     4 DISK_WRITE VM → host  virtio-blk bytes written
  */
-export const enum W { RUN = 0, BUDGET_US = 1, SEQ = 2, STATE = 3, BEATS = 4, TID = 5 }
+export const enum W { RUN = 0, BUDGET_US = 1, SEQ = 2, STATE = 3, BEATS = 4, TID = 5, REQUEST = 6 }
 export const enum F { CPU_NS = 0, INSTRET = 1, MMIO = 2, DISK_READ = 3, DISK_WRITE = 4 }
 export const enum Activity { STARTING = 0, BUSY = 1, IDLE = 2, HELD = 3 }
 
@@ -87,10 +88,20 @@ export class Control {
     return Atomics.load(this.i32, W.RUN) === 1 && Atomics.load(this.i32, W.BUDGET_US) > 0;
   }
 
-  /** VM: blocks the thread until mayRun() (the host notifies on every change). */
-  waitUntilRunnable(): void {
+  /** Host: a request was posted on the VM's request port; a held VM wakes to serve it. */
+  request(): void {
+    Atomics.store(this.i32, W.REQUEST, 1);
+    this.kick();
+  }
+
+  /** VM: whether a request was posted since the last call. */
+  takeRequest(): boolean { return Atomics.exchange(this.i32, W.REQUEST, 0) === 1; }
+
+  /** VM: blocks the thread until mayRun() (the host notifies on every change), serving requests meanwhile. */
+  waitUntilRunnable(serve: () => void = () => {}): void {
     for (;;) {
       const seq = Atomics.load(this.i32, W.SEQ);
+      if (this.takeRequest()) serve();
       if (this.mayRun()) return;
       Atomics.wait(this.i32, W.SEQ, seq);
     }

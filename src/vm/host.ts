@@ -9,7 +9,8 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { MachineSnapshot } from '../snapshot/index.js';
 import { randomUUID } from 'node:crypto';
 import { createOverlay } from '../storage/open.js';
 import { RAM_OFFSET } from '../cpu/layout.js';
@@ -19,7 +20,7 @@ import { CpuScheduler, type Schedulable } from './scheduler.js';
 import { checkFiles, checkSpec, planOf, userGuestAddress, vmMac, type CheckedSpec } from './spec.js';
 import { VmStore, type VmRecord } from './store.js';
 import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
-import { HostError, type NicCounters, type NicInfo, type ConsoleClient, type HostApi, type HostOptions, type VmHandle, type VmInfo, type VmSpec } from './types.js';
+import { HostError, type NicCounters, type NicInfo, type ConsoleClient, type HostApi, type HostOptions, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
 import { claimConflict, diskClaims, type DiskClaim } from './disk-claims.js';
 import { Networks, type NetworkInfo } from './networks.js';
@@ -310,9 +311,63 @@ export class Vm implements VmHandle, Schedulable {
     };
   }
 
-  async start(): Promise<void> {
+  async start(): Promise<void> { return this.run(); }
+
+  async snapshot(opts: { file?: string; stop?: boolean } = {}): Promise<SnapshotResult> {
+    const file = this.snapshotFile(opts.file);
+    if (opts.stop !== undefined && typeof opts.stop !== 'boolean') throw new HostError('invalid', 'stop: must be true or false');
+    const thread = this.thread;
+    this.must('snapshot', ['running', 'paused']);
+    let stats;
+    try {
+      stats = await thread!.snapshot(file, { kind: 'gasangd', spec: this.spec }, opts.stop === true);
+    } catch (err) {
+      throw new HostError('conflict', `Cannot snapshot ${this.name}: ${(err as Error).message}`, { cause: err });
+    }
+    if (opts.stop) {
+      // A held VM must run on to end.
+      this.setState('stopping');
+      this.paused = false;
+      this.host.scheduler.apply(this);
+      await thread!.ended;
+      await Promise.resolve();
+    }
+    return { file, ...stats };
+  }
+
+  async restore(opts: { file?: string } = {}): Promise<void> {
+    const file = this.snapshotFile(opts.file);
+    this.must('restore', ['created', 'stopped', 'crashed']);
+    // Checked here too, so a bad file is refused without starting a thread.
+    let saved: MachineSnapshot;
+    try {
+      saved = MachineSnapshot.open(file);
+    } catch (err) {
+      throw new HostError('invalid', `Cannot restore ${this.name}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const s = saved.spec as { kind?: unknown } | null;
+      if (s?.kind !== 'gasangd') throw new HostError('invalid', `Cannot restore ${this.name}: ${file} is not a snapshot of a gasangd VM`);
+      if (saved.meta.memoryMiB !== this.spec.memoryMiB || saved.meta.cpus !== this.spec.cpus) {
+        throw new HostError('invalid', `Cannot restore ${this.name}: ${file} is of a VM with ${saved.meta.memoryMiB} MiB and ${saved.meta.cpus} harts, ${this.name} has ${this.spec.memoryMiB} MiB and ${this.spec.cpus}`);
+      }
+    } finally {
+      saved.close();
+    }
+    return this.run(file);
+  }
+
+  /** The snapshot file to use: `file` (resolved) or the VM's own in the state directory. */
+  private snapshotFile(file: string | undefined): string {
+    if (file === undefined) return join(this.host.stateDir, 'vms', this.id, 'snapshot.gsnap');
+    if (typeof file !== 'string' || file === '') throw new HostError('invalid', 'file: must be a path');
+    return resolve(file);
+  }
+
+  /** Starts a run: a boot, or with `restore` the continuation of a snapshot. */
+  private async run(restore?: string): Promise<void> {
     this.host.assertOpen();
-    this.must('start', ['created', 'stopped', 'crashed']);
+    this.must(restore ? 'restore' : 'start', ['created', 'stopped', 'crashed']);
     checkFiles(this.spec);
     this.host.reserve(this);
     const claims = diskClaims(this.spec, i => this.host.overlayOf(this.id, i));
@@ -325,7 +380,7 @@ export class Vm implements VmHandle, Schedulable {
     let thread: VmThread;
     try {
       this.host.checkNetworks(this.spec);
-      const plan = planOf(this.spec, i => this.host.overlayOf(this.id, i));
+      const plan = { ...planOf(this.spec, i => this.host.overlayOf(this.id, i)), ...(restore ? { restore } : {}) };
       for (const [i, nic] of plan.nics.entries()) {
         if (nic.kind !== 'network') continue;
         const { id, handle } = await this.host.networks.attach(nic.network, this.name, i, nic);
@@ -343,7 +398,7 @@ export class Vm implements VmHandle, Schedulable {
       this.claims = undefined;
       this.detachPorts();
       this.setState(previous);
-      throw new HostError('invalid', `Cannot start ${this.name}: ${(err as Error).message}`, { cause: err });
+      throw new HostError('invalid', `Cannot ${restore ? 'restore' : 'start'} ${this.name}: ${(err as Error).message}`, { cause: err });
     }
     if (this.host.closing) {
       await thread.kill();

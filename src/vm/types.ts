@@ -149,6 +149,17 @@ export interface VmUsage {
   diskWriteBytes: number;
 }
 
+/** What a snapshot wrote. */
+export interface SnapshotResult {
+  file: string;
+  bytes: number;
+  /** RAM pages of the VM, and how many were stored (the rest were zero). */
+  ramPages: number;
+  storedPages: number;
+  /** How long the guest was held while the snapshot was written, ms. */
+  pauseMs: number;
+}
+
 /** Host-wide resource settings. */
 export interface HostOptions {
   /** Directory for the store (SQLite) and per-VM state (overlays, logs). */
@@ -199,6 +210,14 @@ export interface VmHandle {
   /** Graceful: the power button, then a forced stop after timeoutMs (default 30 s). */
   stop(opts?: { timeoutMs?: number }): Promise<void>;
   kill(): Promise<void>;
+  /**
+   * Saves the running (or paused) VM to `file` (default: the VM's own snapshot file in the host's
+   * state directory) between two slices; with `stop` the VM then stops. Writable drives must be
+   * qcow2 (overlays are): each gets an internal snapshot of the same instant.
+   */
+  snapshot(opts?: { file?: string; stop?: boolean }): Promise<SnapshotResult>;
+  /** Starts a created, stopped or crashed VM from a snapshot of it (default file as for snapshot) instead of booting. */
+  restore(opts?: { file?: string }): Promise<void>;
   /** Attaches a console client; `write: true` takes the write side (conflict if held). */
   attachConsole(opts?: { write?: boolean }): ConsoleClient;
   /** Resolves when the VM's current run ends (immediately if not running). */

@@ -9,7 +9,9 @@
  * are reported to the host as messages, and the host marks the VM crashed.
  */
 import { openSync, readSync, readlinkSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { resolve } from 'node:path';
+import { MachineSnapshot, revertDrives, snapshotMachine, type SnapshotDrive } from '../snapshot/index.js';
 import { VirtMachine, type RunGate, type VirtDrive, type VirtNic } from '../machine/virt.js';
 import { openNic, type NicConfig } from '../net/nic.js';
 import type { NicCounters } from './types.js';
@@ -17,10 +19,10 @@ import { H } from '../cpu/layout.js';
 import type { VirtioNineP } from '../devices/virtio/9p/device.js';
 import { openDrives, openShares } from './attach.js';
 import { Activity, Control, F, HostWake, W } from './control.js';
-import type { FromVm, ToVm, VmPlan } from './worker.js';
+import type { FromVm, RequestReply, SnapshotRequest, ToVm, VmPlan } from './worker.js';
 
 const port = parentPort!;
-const { plan, control, hostWake } = workerData as { plan: VmPlan; control: SharedArrayBuffer; hostWake: SharedArrayBuffer };
+const { plan, control, hostWake, requests } = workerData as { plan: VmPlan; control: SharedArrayBuffer; hostWake: SharedArrayBuffer; requests: MessagePort };
 const ctl = new Control(control);
 const wake = new HostWake(hostWake);
 const send = (m: FromVm, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
@@ -72,24 +74,46 @@ async function main(): Promise<void> {
   let drives: VirtDrive[] = [];
   const nics: VirtNic[] = [];
   let vm: VirtMachine;
+  let saved: MachineSnapshot | undefined;
   try {
+    if (plan.restore) {
+      saved = MachineSnapshot.open(plan.restore);
+      checkSnapshotDisks(saved, plan);
+      revertDrives(saved.disks);
+    }
     shares = openShares(plan.shares, attach);
     drives = openDrives(plan.drives, attach);
     for (const [i, n] of plan.nics.entries()) nics.push({ mac: n.mac, backend: await openNic(`nics[${i}]`, n, log) });
-    vm = await VirtMachine.create(
-      {
-        memoryMiB: plan.memoryMiB, cpus: plan.cpus, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd,
-        append: plan.append, drives, nics, rng: true, devices: shares, jit: plan.jit, powerButton: true,
-      },
-      { output: bytes => send({ type: 'output', bytes }, [bytes.buffer as ArrayBuffer]), log },
-    );
+    const board = { memoryMiB: plan.memoryMiB, cpus: plan.cpus, drives, nics, rng: true, devices: shares, jit: plan.jit, powerButton: true };
+    const io = { output: (bytes: Uint8Array) => send({ type: 'output', bytes }, [bytes.buffer as ArrayBuffer]), log };
+    vm = saved
+      ? await saved.restore(board, io)
+      : await VirtMachine.create({ ...board, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd, append: plan.append }, io);
   } catch (err) {
     for (const d of drives) d.disk.close();
     for (const s of shares) s.close();
     for (const n of nics) n.backend.close();
     send({ type: 'failed', message: message(err) });
     return;
+  } finally {
+    saved?.close();
   }
+  const snapshotDrives: SnapshotDrive[] = plan.drives.map((d, i) => ({
+    file: d.kind === 'file' ? resolve(d.file) : d.files.map(f => resolve(f)).join(':'), disk: drives[i]!.disk, readOnly: d.readOnly,
+  }));
+  /** A request from the host's request port, served between slices. */
+  const handle = (r: SnapshotRequest): void => {
+    let reply: RequestReply;
+    try {
+      reply = { id: r.id, ok: true, stats: snapshotMachine(r.file, vm, r.spec, snapshotDrives) };
+    } catch (err) {
+      reply = { id: r.id, ok: false, message: message(err) };
+    }
+    requests.postMessage(reply);
+    if (reply.ok && r.stop) vm.stop();
+  };
+  const serve = (): void => { for (let m = receiveMessageOnPort(requests); m; m = receiveMessageOnPort(requests)) handle(m.message as SnapshotRequest); };
+  requests.on('message', handle);
 
   // Device-register accesses, counted at the bus (one wrapper per VM, not per access).
   let mmio = 0;
@@ -132,12 +156,13 @@ async function main(): Promise<void> {
   const gate: RunGate = {
     maxSleepMs: IDLE_SLEEP_MS,
     enter(): void {
+      if (ctl.takeRequest()) serve();
       if (ctl.mayRun()) { ctl.activity = Activity.BUSY; return; }
       account();
       ctl.activity = Activity.HELD;
       // No fresh baseline after the wait: schedstat lags a running thread by up to a kernel tick,
       // and what was not yet visible before the wait is charged by the next account().
-      ctl.waitUntilRunnable();
+      ctl.waitUntilRunnable(serve);
       ctl.activity = Activity.BUSY;
     },
     leave(busy: boolean): void {
@@ -166,6 +191,15 @@ async function main(): Promise<void> {
     send({ type: 'exit', kind: end.kind, code: end.code });
   } catch (err) {
     send({ type: 'failed', message: `Emulation failed: ${message(err)}` });
+  }
+}
+
+/** A snapshot restores only onto the disks it was taken of: reverting another VM's images would destroy them. */
+function checkSnapshotDisks(saved: MachineSnapshot, p: VmPlan): void {
+  const files = p.drives.map(d => (d.kind === 'file' ? resolve(d.file) : d.files.map(f => resolve(f)).join(':')));
+  const refs = saved.disks;
+  if (refs.length !== files.length || refs.some((r, i) => r.file !== files[i])) {
+    throw new Error(`${saved.file.path} was taken of a VM with the drives ${refs.map(r => r.file).join(', ') || 'none'}, not ${files.join(', ') || 'none'}`);
   }
 }
 

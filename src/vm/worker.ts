@@ -22,7 +22,7 @@
  *     contain is a crash of V8 or Node itself, which a process would: gasang has no native code of
  *     its own, so that is a runtime bug rather than something a guest controls.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import type { PowerEvent } from '../machine/syscon.js';
 import type { AttachDrive, AttachShare } from './attach.js';
@@ -30,6 +30,7 @@ import type { NicConfig } from '../net/nic.js';
 import type { NicCounters } from './types.js';
 import { handleTransfer } from '../net/switch/index.js';
 import { Control, W } from './control.js';
+import type { SnapshotStats } from '../snapshot/index.js';
 
 /** What the VM thread boots: the spec with defaults applied, paths resolved, overlays made. */
 export interface VmPlan {
@@ -44,7 +45,14 @@ export interface VmPlan {
   drives: AttachDrive[];
   shares: AttachShare[];
   nics: NicConfig[];
+  /** Continue from this snapshot file instead of booting (its disks are reverted to its instant first). */
+  restore?: string;
 }
+
+/** Host → VM thread, on the request port: served between slices, even while the VM is held. */
+export interface SnapshotRequest { id: number; type: 'snapshot'; file: string; spec: unknown; stop: boolean }
+/** VM thread → host, on the request port. */
+export type RequestReply = { id: number; ok: true; stats: SnapshotStats } | { id: number; ok: false; message: string };
 
 /** Host → VM thread. */
 export type ToVm = { type: 'input'; bytes: Uint8Array } | { type: 'power' } | { type: 'stop' } | { type: 'fault'; fault: InjectedFault };
@@ -93,16 +101,26 @@ export class VmThread {
   private endingAs: RunEnd | undefined;
   private lastBeats = -1;
   private lastBeatCpuNs = 0;
+  private readonly requests = new MessageChannel();
+  private readonly pending = new Map<number, { resolve: (s: SnapshotStats) => void; reject: (e: Error) => void }>();
+  private nextRequest = 1;
 
   private constructor(plan: VmPlan, hostWake: SharedArrayBuffer, private readonly events: VmThreadEvents, onRunning: (err?: string) => void) {
     this.ended = new Promise(resolve => { this.finish = resolve; });
     this.worker = new Worker(new URL('./worker-main.js', import.meta.url), {
-      workerData: { plan, control: this.control.buffer, hostWake },
-      transferList: plan.nics.flatMap(n => (n.kind === 'network' && n.handle ? handleTransfer(n.handle) : [])),
+      workerData: { plan, control: this.control.buffer, hostWake, requests: this.requests.port2 },
+      transferList: [this.requests.port2, ...plan.nics.flatMap(n => (n.kind === 'network' && n.handle ? handleTransfer(n.handle) : []))],
       resourceLimits: VM_THREAD_LIMITS,
       stdout: false,
       stderr: false,
     });
+    this.requests.port1.on('message', (r: RequestReply) => {
+      const p = this.pending.get(r.id);
+      this.pending.delete(r.id);
+      if (r.ok) p?.resolve(r.stats);
+      else p?.reject(new Error(r.message));
+    });
+    this.requests.port1.unref();
     let running = false;
     this.worker.on('message', (m: FromVm) => {
       switch (m.type) {
@@ -145,6 +163,26 @@ export class VmThread {
   /** Makes the thread throw or loop forever, as an emulation bug would (tests of the crash and hang paths). */
   injectFault(fault: InjectedFault = 'throw'): void { this.post({ type: 'fault', fault }); }
   pressPowerButton(): void { this.post({ type: 'power' }); }
+
+  /**
+   * Writes a snapshot of the VM to `file` between two slices (also while it is held); with `stop`
+   * the run then ends as a stop. Rejects with the thread's reason when it cannot.
+   */
+  snapshot(file: string, spec: unknown, stop: boolean): Promise<SnapshotStats> {
+    if (this.done) return Promise.reject(new Error('The VM thread has ended'));
+    const id = this.nextRequest++;
+    const setEnding = stop && !this.endingAs;
+    if (setEnding) this.endingAs = { reason: 'stopped', message: 'Stopped after a snapshot' };
+    return new Promise<SnapshotStats>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const req: SnapshotRequest = { id, type: 'snapshot', file, spec, stop };
+      this.requests.port1.postMessage(req);
+      this.control.request();
+    }).catch((err: unknown) => {
+      if (setEnding && !this.done) this.endingAs = undefined;
+      throw err;
+    });
+  }
 
   /** Ends the run as if the machine were switched off (devices flushed and closed by the thread). */
   stop(): void {
@@ -193,6 +231,9 @@ export class VmThread {
   private settle(result: RunEnd): void {
     if (this.done) return;
     this.done = result;
+    for (const p of this.pending.values()) p.reject(new Error(`The VM thread ended (${result.reason}) before it answered`));
+    this.pending.clear();
+    this.requests.port1.close();
     this.finish(result);
   }
 }
