@@ -169,6 +169,9 @@ export abstract class LineConsole {
 
   protected wake(): void { for (const w of this.waiters) w(); }
 
+  /** Types `text` as it is (no end marker, nothing waited for). */
+  send(text: string): void { this.type(text); }
+
   /** The last lines of console output and of stderr, for error messages. */
   tail(n = 25): string {
     const err = this.stderrTail.join('').trim();

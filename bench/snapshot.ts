@@ -95,7 +95,7 @@ async function qemuRun(boot: Boot, file: string, mon: string): Promise<Sample> {
 async function answer(c: { cmd: string; args: string[] }): Promise<number> {
   const t0 = performance.now();
   const p = new ConsoleProcess(c.cmd, c.args, { cwd: REPO });
-  const typing = setInterval(() => (p as unknown as { type(t: string): void }).type('echo re""stored\n'), 10);
+  const typing = setInterval(() => p.send('echo re""stored\n'), 10);
   try {
     const i = await p.waitForLine(/^restored$/, 60_000);
     return p.lines[i]!.at - t0;

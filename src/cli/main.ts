@@ -7,10 +7,10 @@ import { VirtMachine, type VirtDrive, type VirtNic } from '../machine/virt.js';
 import { openNic } from '../net/nic.js';
 import { StorageError } from '../storage/block.js';
 import { ShareError } from '../devices/virtio/9p/host-root.js';
-import { openDrives, openShares, type AttachContext } from '../vm/attach.js';
+import { openDrives, openShares, snapshotDrives, type AttachContext } from '../vm/attach.js';
 import { parseRunArgs, RUN_USAGE } from './args.js';
 import { MachineSnapshot, revertDrives, snapshotMachine, checkDrives as checkSnapshotDrives } from '../snapshot/index.js';
-import { restoredOptions, restoreError, runSnapshotSpec, snapshotDrives } from './run-snapshot.js';
+import { restoredOptions, restoreError, runSnapshotSpec } from './run-snapshot.js';
 import { attachConsole } from './terminal.js';
 import { statsLines } from './stats.js';
 import { runImage } from './image.js';
@@ -70,7 +70,7 @@ async function run(argv: string[]): Promise<number> {
   let vm: VirtMachine;
   try {
     drives = openDrives(opts.drives, ATTACH);
-    if (opts.snapshotOnExit) checkSnapshotDrives(snapshotDrives(opts, drives, cwd));
+    if (opts.snapshotOnExit) checkSnapshotDrives(snapshotDrives(opts.drives, drives, cwd));
     for (const nic of opts.nics) nics.push({ mac: nic.mac, backend: await openNic('--nic', nic, report) });
     const board = { memoryMiB: opts.memoryMiB, cpus: opts.cpus, drives, nics, rng: opts.rng, devices: shares, jit: opts.jit };
     const io = { output: (bytes: Uint8Array) => process.stdout.write(bytes), log: report };
@@ -91,7 +91,7 @@ async function run(argv: string[]): Promise<number> {
   const quit = (): void => {
     if (opts.snapshotOnExit && !snapshotFailed) {
       try {
-        const st = snapshotMachine(opts.snapshotOnExit, vm, spec, snapshotDrives(opts, drives, cwd));
+        const st = snapshotMachine(opts.snapshotOnExit, vm, spec, snapshotDrives(opts.drives, drives, cwd));
         report(`snapshot written to ${opts.snapshotOnExit}: ${(st.bytes / 1048576).toFixed(1)} MiB, ${st.storedPages} of ${st.ramPages} RAM pages stored, the VM held ${st.pauseMs.toFixed(0)} ms`);
       } catch (err) {
         if (!(err instanceof GasangError)) throw err;

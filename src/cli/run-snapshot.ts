@@ -6,8 +6,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { SnapshotError } from '../snapshot/index.js';
-import type { SnapshotDrive } from '../snapshot/index.js';
-import type { VirtDrive } from '../machine/virt.js';
 import { parseRunArgs, type RunDefaults, type RunOptions } from './args.js';
 
 /** The SPEC section of a `gasang run` snapshot. */
@@ -43,15 +41,6 @@ export function restoredOptions(file: string, spec: unknown, now: RunOptions, de
     opts: { ...opts, jit: now.jit, stats: now.stats, restore: now.restore, snapshotOnExit: now.snapshotOnExit },
     spec: { kind: 'gasang run', board, cwd: s.cwd },
   };
-}
-
-/** The run's drives as a snapshot sees them. */
-export function snapshotDrives(opts: RunOptions, opened: readonly VirtDrive[], cwd: string): SnapshotDrive[] {
-  return opts.drives.map((d, i) => ({
-    file: d.kind === 'file' ? resolve(cwd, d.file) : d.files.map(f => resolve(cwd, f)).join(':'),
-    disk: opened[i]!.disk,
-    readOnly: d.readOnly,
-  }));
 }
 
 /** A snapshot file that cannot be restored is the user's mistake: one line, status 2. */

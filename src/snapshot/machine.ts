@@ -7,7 +7,7 @@ import { HART_STATE_BYTES } from '../cpu/layout.js';
 import { VirtMachine, type VirtBoardSpec, type VirtIo } from '../machine/virt.js';
 import { hartBytes, restoreVirt, saveVirt, type VirtState } from '../machine/virt-state.js';
 import { GasangError } from '../util/errors.js';
-import { checkDrives, dropDriveSnapshots, dropOldDriveSnapshots, snapshotDrives, type DiskRef, type SnapshotDrive } from './disks.js';
+import { dropDriveSnapshots, dropOldDriveSnapshots, snapshotDrives, type DiskRef, type SnapshotDrive } from './disks.js';
 import { SnapshotError } from './errors.js';
 import { SnapshotFile, writeSnapshot } from './file.js';
 
@@ -35,7 +35,6 @@ export interface SnapshotStats {
  */
 export function snapshotMachine(path: string, m: VirtMachine, spec: unknown, drives: readonly SnapshotDrive[]): SnapshotStats {
   const t0 = performance.now();
-  checkDrives(drives);
   if (drives.length !== m.drives.length) throw new SnapshotError('mismatch', `${drives.length} drives named, the VM has ${m.drives.length}`);
   const disks = snapshotDrives(path, drives);
   const harts = new Uint8Array(HART_STATE_BYTES * m.cpu.harts.length);

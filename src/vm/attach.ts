@@ -3,7 +3,9 @@
  * `gasang run` (src/cli/main.ts) and by the VM thread (worker-main.ts). A failure closes whatever
  * was already opened and goes through `fail`, which turns it into the caller's error type.
  */
+import { resolve } from 'node:path';
 import type { VirtDrive } from '../machine/virt.js';
+import type { SnapshotDrive } from '../snapshot/index.js';
 import { openDisk } from '../storage/open.js';
 import { openVolume, type VolumeMode } from '../storage/volume/index.js';
 import { IoThrottle, type ThrottleLimits } from '../storage/throttle.js';
@@ -79,6 +81,16 @@ function openVolumeOf(v: AttachVolume, ctx: AttachContext): BlockDevice {
     for (const m of members) m.close();
     throw ctx.fail('volume', err);
   }
+}
+
+/** A drive as a snapshot names it: a file's absolute path, a volume's as A:B:… (relative paths from `cwd`). */
+export function driveFile(d: AttachDrive, cwd = process.cwd()): string {
+  return d.kind === 'file' ? resolve(cwd, d.file) : d.files.map(f => resolve(cwd, f)).join(':');
+}
+
+/** Opened drives as a snapshot sees them. */
+export function snapshotDrives(list: readonly AttachDrive[], opened: readonly VirtDrive[], cwd = process.cwd()): SnapshotDrive[] {
+  return list.map((d, i) => ({ file: driveFile(d, cwd), disk: opened[i]!.disk, readOnly: d.readOnly }));
 }
 
 /** Opens every share, closing those already open if one fails. */

@@ -10,14 +10,13 @@
  */
 import { openSync, readSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { resolve } from 'node:path';
-import { MachineSnapshot, revertDrives, snapshotMachine, type SnapshotDrive } from '../snapshot/index.js';
+import { MachineSnapshot, revertDrives, snapshotMachine } from '../snapshot/index.js';
 import { VirtMachine, type RunGate, type VirtDrive, type VirtNic } from '../machine/virt.js';
 import { openNic, type NicConfig } from '../net/nic.js';
 import type { NicCounters } from './types.js';
 import { H } from '../cpu/layout.js';
 import type { VirtioNineP } from '../devices/virtio/9p/device.js';
-import { openDrives, openShares } from './attach.js';
+import { driveFile, openDrives, openShares, snapshotDrives, type AttachDrive } from './attach.js';
 import { Activity, Control, F, HostWake, W } from './control.js';
 import type { FromVm, RequestReply, SnapshotRequest, ToVm, VmPlan } from './worker.js';
 
@@ -78,7 +77,7 @@ async function main(): Promise<void> {
   try {
     if (plan.restore) {
       saved = MachineSnapshot.open(plan.restore);
-      checkSnapshotDisks(saved, plan);
+      checkSnapshotDisks(saved, plan.drives);
       revertDrives(saved.disks);
     }
     shares = openShares(plan.shares, attach);
@@ -98,14 +97,12 @@ async function main(): Promise<void> {
   } finally {
     saved?.close();
   }
-  const snapshotDrives: SnapshotDrive[] = plan.drives.map((d, i) => ({
-    file: d.kind === 'file' ? resolve(d.file) : d.files.map(f => resolve(f)).join(':'), disk: drives[i]!.disk, readOnly: d.readOnly,
-  }));
+  const named = snapshotDrives(plan.drives, drives);
   /** A request from the host's request port, served between slices. */
   const handle = (r: SnapshotRequest): void => {
     let reply: RequestReply;
     try {
-      reply = { id: r.id, ok: true, stats: snapshotMachine(r.file, vm, r.spec, snapshotDrives) };
+      reply = { id: r.id, ok: true, stats: snapshotMachine(r.file, vm, r.spec, named) };
     } catch (err) {
       reply = { id: r.id, ok: false, message: message(err) };
     }
@@ -195,8 +192,8 @@ async function main(): Promise<void> {
 }
 
 /** A snapshot restores only onto the disks it was taken of: reverting another VM's images would destroy them. */
-function checkSnapshotDisks(saved: MachineSnapshot, p: VmPlan): void {
-  const files = p.drives.map(d => (d.kind === 'file' ? resolve(d.file) : d.files.map(f => resolve(f)).join(':')));
+function checkSnapshotDisks(saved: MachineSnapshot, list: readonly AttachDrive[]): void {
+  const files = list.map(d => driveFile(d));
   const refs = saved.disks;
   if (refs.length !== files.length || refs.some((r, i) => r.file !== files[i])) {
     throw new Error(`${saved.file.path} was taken of a VM with the drives ${refs.map(r => r.file).join(', ') || 'none'}, not ${files.join(', ') || 'none'}`);
