@@ -220,6 +220,8 @@ export class ConsoleProcess extends LineConsole {
   private readonly child: ChildProcess;
   private readonly closed: Promise<void>;
   protected readonly what: string;
+  /** Sees the emulator's stderr as it arrives (set right after construction: nothing arrives before). */
+  onStderr?: (text: string) => void;
 
   constructor(readonly cmd: string, readonly args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }) {
     super();
@@ -228,7 +230,12 @@ export class ConsoleProcess extends LineConsole {
     this.child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     liveChildren.add(this.child);
     this.child.stdout!.on('data', (b: Buffer) => this.onOutput(b.toString('latin1')));
-    this.child.stderr!.on('data', (b: Buffer) => { this.stderrTail.push(b.toString('latin1')); if (this.stderrTail.length > 20) this.stderrTail.shift(); });
+    this.child.stderr!.on('data', (b: Buffer) => {
+      const text = b.toString('latin1');
+      this.onStderr?.(text);
+      this.stderrTail.push(text);
+      if (this.stderrTail.length > 20) this.stderrTail.shift();
+    });
     this.child.stdin!.on('error', () => {}); // the child may exit before reading its stdin
     this.closed = new Promise(resolve => {
       this.child.on('error', err => { this.stderrTail.push(String(err)); this.exit ??= { code: null, signal: null }; this.wake(); resolve(); });

@@ -54,6 +54,7 @@ async function run(argv: string[]): Promise<number> {
   let opts = given;
   let spec = runSnapshotSpec(given, cwd);
   let saved: MachineSnapshot | undefined;
+  const restoreStart = performance.now();
   if (given.restore) {
     try {
       saved = MachineSnapshot.open(given.restore);
@@ -75,7 +76,8 @@ async function run(argv: string[]): Promise<number> {
     const board = { memoryMiB: opts.memoryMiB, cpus: opts.cpus, drives, nics, rng: opts.rng, devices: shares, jit: opts.jit };
     const io = { output: (bytes: Uint8Array) => process.stdout.write(bytes), log: report };
     vm = saved
-      ? await saved.restore(board, io).catch(err => { throw restoreError(err); })
+      ? await saved.restore(board, io, { onRamLoaded: st => { if (opts.stats) report(`snapshot RAM all in ${st.ms.toFixed(0)} ms after the restore: ${st.onDemand} pages when first touched, ${st.background} streamed`); } })
+        .catch(err => { throw restoreError(err); })
       : await VirtMachine.create({ ...board, firmware: opts.firmware, kernel: opts.kernel, initrd: opts.initrd, append: opts.append }, io);
   } catch (err) {
     for (const d of drives) d.disk.close();
@@ -86,6 +88,7 @@ async function run(argv: string[]): Promise<number> {
     saved?.close();
   }
   for (const w of vm.warnings) process.stderr.write(`gasang: warning: ${w}\n`);
+  if (saved && opts.stats) report(`restored in ${(performance.now() - restoreStart).toFixed(1)} ms: the guest runs while its RAM is paged in`);
   let snapshotFailed = false, quitting = false;
   /** Quitting: with --snapshot-on-exit, the snapshot first; if it cannot be written the VM runs on (quit again to end it). */
   const quit = (): void => {
@@ -112,7 +115,7 @@ async function run(argv: string[]): Promise<number> {
   process.on('SIGTERM', quit);
   const started = performance.now();
   try {
-    const end = await vm.run();
+    const end = await vm.run().catch(err => { throw saved ? restoreError(err) : err; });
     if (opts.snapshotOnExit && !quitting) report(`the guest ended (${end.kind}): no snapshot written`);
     return end.kind === 'fail' ? (end.code || 1) : 0;
   } finally {

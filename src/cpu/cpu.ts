@@ -4,6 +4,7 @@
  */
 import type { Bus } from '../memory/bus.js';
 import { GuestMemory } from '../memory/guest-memory.js';
+import type { Residency } from '../memory/residency.js';
 import { ALL_INSNS } from '../isa/index.js';
 import { generateInterpreter } from './interp/generate.js';
 import { Hart, type HartEnv } from './hart.js';
@@ -118,8 +119,11 @@ export class Cpu {
       for (let page = Math.floor((pa - RAM_BASE) / 4096), last = Math.floor((pa + length - 1 - RAM_BASE) / 4096); page <= last; page++) {
         if (jit.codePages[page]) jit.invalidatePage(page);
       }
-    });
+    }, this.views.residency);
   }
+
+  /** Who brings RAM pages in while a snapshot is still being loaded (memory/residency.ts). */
+  get residency(): Residency { return this.views.residency; }
 
   /** A device wrote guest RAM: LR reservations on those bytes are lost, as a store by another hart would do. */
   private clearReservations(pa: number, length: number): void {

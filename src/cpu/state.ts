@@ -1,4 +1,5 @@
 /** Typed views over the VM's one memory, and 64-bit slot access as (lo, hi) 32-bit halves (no BigInt). */
+import { Residency } from '../memory/residency.js';
 import { H, RAM_BASE, RAM_OFFSET } from './layout.js';
 
 export class Views {
@@ -9,7 +10,7 @@ export class Views {
   readonly f64: Float64Array;
   readonly dv: DataView;
 
-  constructor(readonly memory: WebAssembly.Memory, readonly ramBytes: number) {
+  constructor(readonly memory: WebAssembly.Memory, readonly ramBytes: number, readonly residency = new Residency()) {
     const buf = memory.buffer;
     this.u8 = new Uint8Array(buf);
     this.i32 = new Int32Array(buf);
@@ -19,10 +20,12 @@ export class Views {
     this.dv = new DataView(buf);
   }
 
-  /** Host offset of a guest physical address if [paddr, paddr+size) lies in RAM, else -1. */
+  /** Host offset of a guest physical address if [paddr, paddr+size) lies in RAM (made resident), else -1. */
   ramOffset(paddr: number, size: number): number {
     const off = paddr - RAM_BASE;
-    return off >= 0 && off + size <= this.ramBytes ? RAM_OFFSET + off : -1;
+    if (off < 0 || off + size > this.ramBytes) return -1;
+    if (this.residency.pager !== undefined) this.residency.pager.ensure(off, size);
+    return RAM_OFFSET + off;
   }
 }
 

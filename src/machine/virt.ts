@@ -232,43 +232,51 @@ export class VirtMachine {
   /** Asks the run loop to stop soon (Ctrl-A x). */
   stop(): void { this.power ??= { kind: 'poweroff', code: 0 }; this.cpu.stopped = true; this.wake?.(); }
 
-  /** Runs until the guest powers off (or stop()); resolves with how it ended. */
+  /**
+   * Runs until the guest powers off (or stop()); resolves with how it ended. Rejects, with the
+   * devices closed, when the host cannot go on (restored RAM that fails its check).
+   */
   async run(gate?: RunGate): Promise<PowerOff> {
     const { cpu } = this;
     const harts = cpu.harts;
-    while (!this.power) {
-      gate?.enter();
-      const start = performance.now();
-      let allWaiting = false;
-      while (!this.power && performance.now() - start < SLICE_MS) {
-        allWaiting = true;
-        this.clint.update();
-        this.rtc.update();
-        for (let i = 0; i < harts.length && !this.power; i++) {
-          const h = harts[i];
-          if (h.waiting && h.wakeable()) h.waiting = false;
-          if (h.waiting) continue;
-          allWaiting = false;
-          h.takeInterrupt();
-          if (harts.length > 1) for (const o of harts) cpu.views.i32[(o.hb + H.RESV_VALID) >> 2] = 0;
-          cpu.step(i, QUANTUM);
+    try {
+      while (!this.power) {
+        gate?.enter();
+        const start = performance.now();
+        let allWaiting = false;
+        while (!this.power && performance.now() - start < SLICE_MS) {
+          allWaiting = true;
+          this.clint.update();
+          this.rtc.update();
+          for (let i = 0; i < harts.length && !this.power; i++) {
+            const h = harts[i];
+            if (h.waiting && h.wakeable()) h.waiting = false;
+            if (h.waiting) continue;
+            allWaiting = false;
+            h.takeInterrupt();
+            if (harts.length > 1) for (const o of harts) cpu.views.i32[(o.hb + H.RESV_VALID) >> 2] = 0;
+            cpu.step(i, QUANTUM);
+          }
+          if (allWaiting) break;
         }
-        if (allWaiting) break;
+        gate?.leave(!allWaiting);
+        this.flushOutput();
+        if (cpu.residency.failure) throw cpu.residency.failure; // the guest must not go on without its RAM
+        if (this.power) break;
+        if (allWaiting) await this.sleep(Math.min(this.clint.nextDeadlineMs(), this.rtc.nextDeadlineMs(), gate?.maxSleepMs ?? IDLE_WAKE_MS));
+        else await new Promise(r => setImmediate(r));
       }
-      gate?.leave(!allWaiting);
+    } finally {
       this.flushOutput();
-      if (this.power) break;
-      if (allWaiting) await this.sleep(Math.min(this.clint.nextDeadlineMs(), this.rtc.nextDeadlineMs(), gate?.maxSleepMs ?? IDLE_WAKE_MS));
-      else await new Promise(r => setImmediate(r));
+      this.closeDevices();
     }
-    this.flushOutput();
-    this.closeDevices();
     return this.power!;
   }
 
   /** Flushes and closes the disks (and whatever else devices hold on the host). */
   private closeDevices(): void {
     for (const t of this.virtio) t.close();
+    this.cpu.residency.close(); // a snapshot still being paged in lets go of its file
   }
 
   private putOutput(b: number): void {

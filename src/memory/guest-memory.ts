@@ -1,21 +1,31 @@
 /**
  * Guest RAM as devices see it (DMA): bounds-checked access by guest physical address. Writes are
  * reported through `onWrite` so the CPU can drop translated code on the pages a device overwrote.
- * Every address and length here comes from the guest, so nothing is trusted.
+ * Every address and length here comes from the guest, so nothing is trusted. Offsets handed out
+ * are of resident RAM (residency.ts): a range is brought in before its offset is returned.
  */
+import { Residency } from './residency.js';
+
 export class GuestMemory {
   /**
    * @param bytes guest RAM (a view into the VM's WebAssembly.Memory)
    * @param base guest physical address of bytes[0]
    */
-  constructor(readonly bytes: Uint8Array, readonly base: number, private readonly onWrite: (pa: number, length: number) => void = () => {}) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly base: number,
+    private readonly onWrite: (pa: number, length: number) => void = () => {},
+    private readonly residency = new Residency(),
+  ) {}
 
   get size(): number { return this.bytes.length; }
 
   /** Offset into `bytes` of [pa, pa+length), or -1 when any part lies outside RAM. */
   offset(pa: number, length: number): number {
     const off = pa - this.base;
-    return Number.isSafeInteger(off) && Number.isSafeInteger(length) && off >= 0 && length >= 0 && off + length <= this.bytes.length ? off : -1;
+    if (!(Number.isSafeInteger(off) && Number.isSafeInteger(length) && off >= 0 && length >= 0 && off + length <= this.bytes.length)) return -1;
+    if (this.residency.pager !== undefined) this.residency.pager.ensure(off, length);
+    return off;
   }
 
   /** A live view of [pa, pa+length) (no copy), or undefined when it is not all RAM. Writing through it must be followed by wrote(). */

@@ -7,8 +7,16 @@ import { SnapshotError } from './errors.js';
 import { SnapshotFile, writeSnapshot, type SnapshotParts } from './file.js';
 import { FORMAT_VERSION, HEADER_SIZE, Hdr, SECTION_HEADER_SIZE, crc32, decodeHeader, decodeSectionHeader } from './format.js';
 import { PAGE, scanPages } from './ram.js';
+import { Residency } from '../memory/residency.js';
 
 const RAM_PAGES = 64;
+
+/** Loads all of `f`'s RAM into `ram` now. */
+function loadAll(f: SnapshotFile, ram: Uint8Array): void {
+  const residency = new Residency();
+  f.lazyRam(ram, residency).finish();
+  assert.equal(residency.pager, undefined, 'nothing left to page in');
+}
 
 /** RAM with a few non-zero pages (one only in its last byte, one only in its first). */
 function parts(): SnapshotParts {
@@ -32,7 +40,7 @@ function written(t: { after(fn: () => void): void }): { path: string; dir: strin
 function refused(path: string, kind: SnapshotError['kind'], message: RegExp): void {
   assert.throws(() => {
     const f = SnapshotFile.open(path);
-    try { f.loadRam(new Uint8Array(RAM_PAGES * PAGE)); } finally { f.close(); }
+    try { loadAll(f, new Uint8Array(RAM_PAGES * PAGE)); } finally { f.close(); }
   }, (e: unknown) => e instanceof SnapshotError && e.kind === kind && message.test(e.message));
 }
 
@@ -48,13 +56,13 @@ test('zero pages are neither stored nor read; what is stored reads back exactly'
   assert.deepEqual([f.meta, f.spec, f.machine], [p.meta, p.spec, p.machine]);
   assert.deepEqual(Array.from(f.harts), [1, 2, 3, 4]);
   const ram = new Uint8Array(RAM_PAGES * PAGE);
-  f.loadRam(ram);
+  loadAll(f, ram);
   assert.deepEqual(ram, p.ram);
-  // The RAM section holds its header, the bitmap and four pages: nothing for the zero pages.
+  // The RAM section holds its header, the bitmap, four page checksums and four pages: nothing for the zero pages.
   let pos = HEADER_SIZE, last;
   for (let i = 0; i < 5; i++) { last = decodeSectionHeader(bytes.subarray(pos)); pos += SECTION_HEADER_SIZE + last.length; }
   assert.equal(last!.tag, 'RAM ');
-  assert.equal(last!.length, 8 + RAM_PAGES / 8 + 4 * PAGE);
+  assert.equal(last!.length, 8 + RAM_PAGES / 8 + 4 * (4 + PAGE));
   assert.equal(readdirSync(join(path, '..')).length, 1, 'no temporary file left');
 });
 
@@ -66,14 +74,16 @@ test('a truncated, bit-flipped, wrong-version or foreign file is refused with a 
   refused(variant('tiny', good.subarray(0, 20)), 'truncated', /is truncated/);
   refused(variant('foreign', Buffer.from('QFI\xfb not a snapshot at all, really')), 'not-snapshot', /foreign is not a gasang snapshot/);
   refused(join(dir, 'missing'), 'not-found', /missing: No such file/);
-  // Version 2, with a header checksum that fits: refused for its version, not as corrupt.
-  const v2 = Buffer.from(good);
-  v2.writeUInt32LE(2, Hdr.VERSION);
-  v2.writeUInt32LE(crc32(v2.subarray(0, Hdr.CRC)), Hdr.CRC);
-  refused(variant('v2', v2), 'version', /v2 is a snapshot of format version 2; this gasang reads version 1/);
-  // A bit flipped anywhere: the header, a JSON section, the hart bytes or RAM.
+  // Another version, with a header checksum that fits: refused for its version, not as corrupt.
+  const other = Buffer.from(good);
+  other.writeUInt32LE(FORMAT_VERSION + 1, Hdr.VERSION);
+  other.writeUInt32LE(crc32(other.subarray(0, Hdr.CRC)), Hdr.CRC);
+  refused(variant('other', other), 'version', new RegExp(`other is a snapshot of format version ${FORMAT_VERSION + 1}; this gasang reads version ${FORMAT_VERSION}`));
+  // A bit flipped anywhere: the header, a JSON section, RAM's index (bitmap and page checksums) or a page.
+  const pageChecksums = good.length - 4 * PAGE - 4 * 4;
   const flips: [number, RegExp][] = [[Hdr.SECTIONS, /header fails its checksum/], [HEADER_SIZE + SECTION_HEADER_SIZE + 2, /section META fails its checksum/],
-    [good.length - PAGE - 5, /RAM section fails its checksum/], [good.length - 1, /RAM section fails its checksum/]];
+    [pageChecksums - 3, /RAM section has the wrong length/], [pageChecksums + 5, /RAM section fails its checksum/],
+    [good.length - PAGE - 5, /guest RAM page 0xa000 fails its checksum/], [good.length - 1, /guest RAM page 0x3f000 fails its checksum/]];
   for (const [at, message] of flips) {
     const b = Buffer.from(good);
     b[at]! ^= 0x10;
@@ -88,7 +98,7 @@ test('a truncated, bit-flipped, wrong-version or foreign file is refused with a 
   // RAM of another size.
   const f = SnapshotFile.open(path);
   t.after(() => f.close());
-  assert.throws(() => f.loadRam(new Uint8Array(2 * RAM_PAGES * PAGE)), (e: unknown) => e instanceof SnapshotError && e.kind === 'mismatch');
+  assert.throws(() => loadAll(f, new Uint8Array(2 * RAM_PAGES * PAGE)), (e: unknown) => e instanceof SnapshotError && e.kind === 'mismatch');
 });
 
 test('a failed write leaves the previous snapshot whole and no temporary file', t => {
@@ -99,4 +109,39 @@ test('a failed write leaves the previous snapshot whole and no temporary file', 
   assert.throws(() => writeSnapshot(path, bad), (e: unknown) => e instanceof SnapshotError && e.kind === 'io');
   assert.deepEqual(readFileSync(path), before);
   assert.deepEqual(readdirSync(dir), ['vm.snap']);
+});
+
+test('RAM is paged in on first touch and streamed in behind it; a page that fails its checksum is never served and stops the machine', async t => {
+  const { path, dir, p } = written(t);
+  const bad = readFileSync(path);
+  bad[bad.length - 1]! ^= 1; // page 63
+  const corrupt = join(dir, 'corrupt.snap');
+  writeFileSync(corrupt, bad);
+  for (const [file, whole] of [[path, true], [corrupt, false]] as const) {
+    const f = SnapshotFile.open(file);
+    const ram = new Uint8Array(RAM_PAGES * PAGE), residency = new Residency();
+    let finished: unknown;
+    const pager = f.lazyRam(ram, residency, s => { finished = s; });
+    f.close(); // the pager owns the file now
+    assert.equal(ram[3 * PAGE], 0, 'nothing read before it is asked for');
+    residency.ensure(10 * PAGE + PAGE - 1, 1);
+    assert.equal(ram[10 * PAGE + PAGE - 1], 1, 'the page touched is in');
+    assert.equal(ram[3 * PAGE], 0xa5, 'with its cluster');
+    assert.equal(ram[63 * PAGE], 0, 'another cluster is not');
+    pager.start();
+    await new Promise(r => setTimeout(r, 50));
+    if (whole) {
+      assert.deepEqual(ram, p.ram);
+      assert.deepEqual(finished, { stored: 4, onDemand: 3, background: 1, ms: (finished as { ms: number }).ms });
+      assert.equal(residency.pager, undefined);
+    } else {
+      assert.equal(ram[63 * PAGE], 0, 'the bad page is not served');
+      assert.equal(residency.pager, pager, 'still missing a page');
+      assert.match(String(residency.failure), /corrupt\.snap is corrupt: guest RAM page 0x3f000 fails its checksum/, 'found while streaming: the machine stops on it');
+      assert.throws(() => residency.ensure(63 * PAGE, 4), /corrupt\.snap is corrupt: guest RAM page 0x3f000 fails its checksum/);
+      assert.throws(() => residency.finish(), /0x3f000 fails its checksum/);
+      residency.close();
+      assert.equal(finished, undefined);
+    }
+  }
 });

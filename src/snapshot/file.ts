@@ -2,7 +2,7 @@
  * Writing and reading snapshot files (format.ts). A snapshot is written to a temporary file
  * beside its target, fsynced and renamed over it, and the directory fsynced: a writer killed at
  * any moment leaves the previous snapshot whole. Reading checks magic, version, length and every
- * section's CRC before anything is used; RAM is checked as it is loaded.
+ * section's CRC before anything is used; RAM pages are checked one by one as they are loaded.
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -11,7 +11,9 @@ import {
   FORMAT_VERSION, HEADER_SIZE, MAGIC, MAX_SMALL_SECTION, SECTION_HEADER_SIZE, SECTION_ORDER, crc32, decodeHeader,
   decodeSectionHeader, encodeHeader, encodeSectionHeader, type SectionTag,
 } from './format.js';
-import { loadRam, scanPages, writeRam } from './ram.js';
+import type { Residency } from '../memory/residency.js';
+import { LazyRam, type LazyRamStats } from './lazy-ram.js';
+import { readRamIndex, scanPages, writeRam } from './ram.js';
 
 /** What goes into a snapshot besides RAM. */
 export interface SnapshotParts {
@@ -78,7 +80,7 @@ function syncDir(dir: string): void {
   try { fsyncSync(fd); } finally { closeSync(fd); }
 }
 
-/** A snapshot file whose header and small sections are checked; RAM is loaded on demand. */
+/** A snapshot file whose header and small sections are checked; RAM is loaded on demand (lazy-ram.ts). */
 export class SnapshotFile {
   readonly meta: unknown;
   readonly spec: unknown;
@@ -150,12 +152,18 @@ export class SnapshotFile {
     }
   }
 
-  /** Loads RAM into `ram` (zeroed, of the saved size) and checks it. */
-  loadRam(ram: Uint8Array): void {
+  /**
+   * Starts loading RAM into `ram` (zeroed, of the saved size) behind `residency`: the file then
+   * belongs to the returned pager, which closes it once every page is in (or the machine is).
+   */
+  lazyRam(ram: Uint8Array, residency: Residency, onDone?: (stats: LazyRamStats) => void): LazyRam {
     const r = this.ram;
-    const problem = loadRam(this.fd, r.pos, r.length, r.crc, ram);
-    if (problem === 'shape') throw new SnapshotError('mismatch', `${this.path} holds RAM of another size than this VM's ${ram.length / 1048576} MiB`);
-    if (problem) throw new SnapshotError('corrupt', `${this.path} is corrupt: its RAM section ${problem === 'crc' ? 'fails its checksum' : 'has the wrong length'}`);
+    const index = readRamIndex(this.fd, r.pos, r.length, r.crc, ram.length);
+    if (index === 'shape') throw new SnapshotError('mismatch', `${this.path} holds RAM of another size than this VM's ${ram.length / 1048576} MiB`);
+    if (typeof index === 'string') throw new SnapshotError('corrupt', `${this.path} is corrupt: its RAM section ${index === 'crc' ? 'fails its checksum' : 'has the wrong length'}`);
+    const pager = new LazyRam(this.path, this.fd, index, ram, residency, onDone);
+    this.fd = -1;
+    return pager;
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 /**
- * The snapshot file, version 1. All integers little-endian; u64 fields are written as two u32
+ * The snapshot file, version 2 (1 checked RAM as one section; 2 checks each page, ram.ts). All integers little-endian; u64 fields are written as two u32
  * halves (lo, hi) and must stay below 2^53.
  *
  *   file header, HEADER_SIZE bytes
@@ -23,7 +23,7 @@
 import { crc32 } from 'node:zlib';
 
 export const MAGIC = 'GASANGSS';
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const HEADER_SIZE = 32;
 export const SECTION_HEADER_SIZE = 24;
 

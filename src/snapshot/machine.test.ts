@@ -7,6 +7,7 @@ import { H } from '../cpu/layout.js';
 import { tempDir } from '../vm/testing.js';
 import { SnapshotError } from './errors.js';
 import { MachineSnapshot, snapshotMachine } from './machine.js';
+import type { LazyRam } from './lazy-ram.js';
 
 const GUEST = join(import.meta.dirname, '..', '..', '..', 'guest', 'default');
 const board: VirtBoardSpec = { memoryMiB: 128, cpus: 2, rng: true, consoles: 1 };
@@ -52,6 +53,7 @@ test('save → restore → save: the restored board holds the same harts, device
   assert.deepEqual(snap.spec, { any: 'spec' });
   assert.deepEqual([snap.meta.memoryMiB, snap.meta.cpus], [128, 2]);
   const r = await snap.restore(board, io);
+  assert.ok(r.cpu.residency.pager, 'RAM is still being paged in as the board is handed over');
   const again = saveVirt(r);
   // mtime goes on from the saved value: the only field that moves by itself.
   assert.ok(Math.abs(again.clint.mtime - taken.state.clint.mtime) < 10_000_000, 'mtime continues from the saved value (within 1 s)');
@@ -59,6 +61,8 @@ test('save → restore → save: the restored board holds the same harts, device
   // A hart saved in WFI whose timer came due meanwhile is woken by the restored CLINT, as the next update of the old board would have.
   again.harts.forEach((h, i) => { if (!h.waiting && taken.state.harts[i]!.waiting) h.waiting = true; });
   assert.deepEqual(again, taken.state);
+  r.cpu.residency.finish();
+  assert.equal(r.cpu.residency.pager, undefined);
   assert.ok(Buffer.compare(r.cpu.ram, taken.ram) === 0, 'RAM');
   for (const i of [0, 1]) {
     const a = hartBytes(r, i).slice(), b = taken.harts[i]!;
@@ -69,18 +73,29 @@ test('save → restore → save: the restored board holds the same harts, device
     assert.equal(diff, -1, `hart ${i} differs at byte 0x${diff.toString(16)}`);
   }
 
-  const rcon = console(r);
-  const running = r.run();
+  r.cpu.residency.close();
+  for (const v of r.virtio) v.close();
+
+  // Again with nothing streamed: the guest runs on the pages it touches (page walks, fetches, device DMA), and only those are read.
+  const lazy = MachineSnapshot.open(path);
+  t.after(() => lazy.close());
+  const pager = (): LazyRam => r2.cpu.residency.pager as LazyRam;
+  const r2 = await lazy.restore(board, io, { background: false });
+  const rcon = console(r2);
+  const running = r2.run();
   await rcon.waitFor(/N=\d+/);
   const first = Number(/N=(\d+)/.exec(rcon.text())![1]);
   assert.equal(first, taken.last + 1, 'the counter goes on from where it was');
   await rcon.waitFor(/N=40\r\n.*gasang:~# /s);
   const seen = [...rcon.text().matchAll(/N=(\d+)/g)].map(x => Number(x[1]));
   assert.deepEqual(seen, Array.from({ length: 40 - taken.last }, (_, i) => taken.last + 1 + i), 'no count skipped or repeated');
-  r.input(Buffer.from('echo RESTORED-$((6*7))\n'));
+  r2.input(Buffer.from('echo RESTORED-$((6*7))\n'));
   await rcon.waitFor(/RESTORED-42/);
-  r.stop();
+  const { onDemand, stored } = pager().stats;
+  assert.ok(onDemand > 0 && onDemand < stored * 0.9, `${onDemand} of ${stored} stored pages read on demand`);
+  r2.stop();
   await running;
+  assert.equal(r2.cpu.residency.pager, undefined, 'the pager let go of the file when the board closed');
 });
 
 test('a snapshot restores only into a board of its shape', { timeout: 120_000 }, async t => {

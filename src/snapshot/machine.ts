@@ -10,6 +10,7 @@ import { GasangError } from '../util/errors.js';
 import { dropDriveSnapshots, dropOldDriveSnapshots, snapshotDrives, type DiskRef, type SnapshotDrive } from './disks.js';
 import { SnapshotError } from './errors.js';
 import { SnapshotFile, writeSnapshot } from './file.js';
+import type { LazyRamStats } from './lazy-ram.js';
 
 export interface SnapshotMeta {
   /** ISO time of the snapshot. */
@@ -35,6 +36,7 @@ export interface SnapshotStats {
  */
 export function snapshotMachine(path: string, m: VirtMachine, spec: unknown, drives: readonly SnapshotDrive[]): SnapshotStats {
   const t0 = performance.now();
+  m.cpu.residency.finish(); // a VM restored moments ago may still be paging its RAM in
   if (drives.length !== m.drives.length) throw new SnapshotError('mismatch', `${drives.length} drives named, the VM has ${m.drives.length}`);
   const disks = snapshotDrives(path, drives);
   const harts = new Uint8Array(HART_STATE_BYTES * m.cpu.harts.length);
@@ -50,6 +52,13 @@ export function snapshotMachine(path: string, m: VirtMachine, spec: unknown, dri
   }
   dropOldDriveSnapshots(path, drives, disks);
   return { ...written, pauseMs: performance.now() - t0 };
+}
+
+export interface RestoreOptions {
+  /** Stream the pages nobody touched yet (default true). */
+  background?: boolean;
+  /** Called once all of RAM is in. */
+  onRamLoaded?: (stats: LazyRamStats) => void;
 }
 
 /** A snapshot file opened for restore: its caller's spec, and the disks to revert before opening them. */
@@ -72,21 +81,28 @@ export class MachineSnapshot {
     }
   }
 
-  /** Builds the board of `board`'s shape and restores the snapshot into it: the guest continues where it was. */
-  async restore(board: VirtBoardSpec, io: VirtIo): Promise<VirtMachine> {
+  /**
+   * Builds the board of `board`'s shape and restores the snapshot into it: the guest continues
+   * where it was, at once, while its RAM is paged in (lazy-ram.ts): pages the guest touches at
+   * once, the rest streamed behind it unless `background` is false (then only what is touched).
+   * A snapshot file restores once: its RAM pager owns the file afterwards.
+   */
+  async restore(board: VirtBoardSpec, io: VirtIo, opts: RestoreOptions = {}): Promise<VirtMachine> {
     const hartCount = this.virt?.shape?.harts;
     if (board.memoryMiB !== this.meta.memoryMiB || board.cpus !== hartCount || this.file.harts.length !== HART_STATE_BYTES * board.cpus) {
       throw new SnapshotError('mismatch', `${this.file.path} is of a ${this.meta.memoryMiB} MiB VM with ${String(hartCount)} harts, not ${board.memoryMiB} MiB with ${board.cpus}`);
     }
     return VirtMachine.restore(board, io, m => {
-      this.file.loadRam(m.cpu.ram);
+      const ram = this.file.lazyRam(m.cpu.ram, m.cpu.residency, opts.onRamLoaded);
       const harts = Array.from({ length: board.cpus }, (_, i) => this.file.harts.subarray(i * HART_STATE_BYTES, (i + 1) * HART_STATE_BYTES));
       try {
         restoreVirt(m, this.virt, harts);
       } catch (err) {
+        m.cpu.residency.close();
         if (err instanceof GasangError && !(err instanceof SnapshotError)) throw new SnapshotError('mismatch', `${this.file.path}: ${err.message}`, { cause: err });
         throw err;
       }
+      if (opts.background !== false) ram.start();
     });
   }
 
