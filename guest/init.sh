@@ -104,6 +104,9 @@ trap 'sync; reboot -f' TERM
 trap 'sync; halt -f' USR1
 # The power button's listener (guest/power-button.sh).
 [ $power = 1 ] && . /usr/lib/gasang/power-button.sh && power_button &
+# The host's agent channel (guest/agent.sh), e.g. gasang.agent=hvc1.
+agent=$(sed -n 's/.*gasang\.agent=\([a-z0-9]*\).*/\1/p' /proc/cmdline)
+[ -n "$agent" ] && . /usr/lib/gasang/agent.sh && agent "$agent" &
 
 guest=$(cat /etc/gasang-guest 2>/dev/null)
 # From here on only warnings and worse reach the console, as Debian sets it for userspace

@@ -31,7 +31,7 @@ modules=$DEBIAN_CACHE/modules-$kver
 # Everything the output depends on: sources, this script and its library, /init, busybox, the
 # module list and the compiler.
 stamp=$( {
-  sha256sum "$SRC"/*.c "$SRC"/*.h "${BASH_SOURCE[0]}" "$GASANG_REPO/scripts/lib/guest-common.sh" "$GUEST_INIT" "$GUEST_UDHCPC_SCRIPT" \
+  sha256sum "$SRC"/*.c "$SRC"/*.h "${BASH_SOURCE[0]}" "$GASANG_REPO/scripts/lib/guest-common.sh" "$GUEST_INIT" "$GUEST_POWER_BUTTON" "$GUEST_AGENT" "$GUEST_UDHCPC_SCRIPT" \
     "$DEBIAN_CACHE/busybox" "$modules/lib/modules/$kver/load-order" | awk '{ print $1 }'
   printf '%s\n' "$kver" "${CFLAGS[*]}"
   "$CC" --version | head -n 1

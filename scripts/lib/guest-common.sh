@@ -8,6 +8,7 @@ GASANG_CACHE=${GASANG_CACHE:-$HOME/.cache/gasang}
 DEBIAN_CACHE=$GASANG_CACHE/debian
 GUEST_INIT=$GASANG_REPO/guest/init.sh
 GUEST_POWER_BUTTON=$GASANG_REPO/guest/power-button.sh
+GUEST_AGENT=$GASANG_REPO/guest/agent.sh
 GUEST_UDHCPC_SCRIPT=$GASANG_REPO/guest/udhcpc.script
 OPENSBI_DIR=/usr/lib/riscv64-linux-gnu/opensbi/generic
 # Fixed timestamp for files inside the initramfs, so that the same inputs give the same bytes.
@@ -95,7 +96,7 @@ extract_busybox() {
 }
 
 # make_initramfs BUSYBOX OUT GUEST_NAME [EXTRA_DIR]: gzip'd newc cpio with busybox as /bin/busybox
-# and guest/init.sh as /init (with guest/power-button.sh, which it sources, and guest/udhcpc.script). GUEST_NAME goes into /etc/gasang-guest (shown in the banner).
+# and guest/init.sh as /init (with guest/power-button.sh and guest/agent.sh, which it sources, and guest/udhcpc.script). GUEST_NAME goes into /etc/gasang-guest (shown in the banner).
 # EXTRA_DIR's contents, if given, are added at the root (e.g. lib/modules/<version>/...).
 # Reproducible: fixed mtimes, root ownership, sorted entries, gzip -n.
 make_initramfs() {
@@ -108,6 +109,7 @@ make_initramfs() {
   ln -s busybox "$root/bin/sh"   # /init runs as "#!/bin/busybox sh"; /bin/sh is for rdinit=/bin/sh
   install -m 0755 "$GUEST_INIT" "$root/init"
   install -D -m 0644 "$GUEST_POWER_BUTTON" "$root/usr/lib/gasang/power-button.sh"
+  install -D -m 0644 "$GUEST_AGENT" "$root/usr/lib/gasang/agent.sh"
   # Where Debian's busybox looks for it (CONFIG_UDHCPC_DEFAULT_SCRIPT); init also names it with -s.
   install -D -m 0755 "$GUEST_UDHCPC_SCRIPT" "$root/etc/udhcpc/default.script"
   printf '%s\n' "$name" > "$root/etc/gasang-guest"
