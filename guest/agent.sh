@@ -8,8 +8,8 @@
 # Plain command names: busybox applets in the initramfs.
 agent() {
   local dev=/dev/$1 cmd name rest mac i p
-  stty -F "$dev" raw -echo 2>/dev/null
   exec 4<>"$dev" || { echo "gasang: no agent port $dev"; return; }
+  stty raw -echo <&4   # while open: the hvc driver resets its settings on the last close
   echo ready >&4
   while read -r cmd name rest <&4; do
     case $cmd in

@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { GasangError } from '../util/errors.js';
-import type { SnapshotResult, VmInfo, VmSpec } from '../vm/types.js';
+import type { CloneOptions, CloneResult, SnapshotResult, VmInfo, VmSpec } from '../vm/types.js';
 import type { NetworkInfo, NetworkSpec } from '../vm/networks.js';
 import { connectWebSocket, WebSocketError, type WsConnection } from './websocket.js';
 
@@ -96,6 +96,8 @@ export class ApiClient {
   action(name: string, action: VmAction, body?: unknown): Promise<VmInfo> { return this.call('POST', `${vmPath(name)}/${action}`, body); }
   snapshot(name: string, opts: { file?: string; stop?: boolean } = {}): Promise<{ snapshot: SnapshotResult; vm: VmInfo }> { return this.call('POST', `${vmPath(name)}/snapshot`, opts); }
   restore(name: string, opts: { file?: string } = {}): Promise<VmInfo> { return this.call('POST', `${vmPath(name)}/restore`, opts); }
+  /** A new running VM continuing a snapshot of `source` with its own name and MACs (201). */
+  clone(source: string, opts: CloneOptions): Promise<CloneResult> { return this.call('POST', `${vmPath(source)}/clone`, opts); }
   host(): Promise<HostResources> { return this.call('GET', '/v1/host'); }
   networks(): Promise<NetworkInfo[]> { return this.call<{ networks: NetworkInfo[] }>('GET', '/v1/networks').then(r => r.networks); }
   createNetwork(spec: NetworkSpec): Promise<NetworkInfo> { return this.call('POST', '/v1/networks', spec); }

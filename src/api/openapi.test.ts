@@ -158,6 +158,12 @@ describe('the server against docs/openapi.json', () => {
     await check(u, 'POST', '/v1/vms/nope/restore', 404);
     await check(u, 'POST', '/v1/vms/doc/restore', 200, { body: '{"file": "/snaps/doc.snap"}' });
     await check(u, 'POST', '/v1/vms/doc/restore', 409, { body: '{"file": "/snaps/doc.snap"}' });
+    await check(u, 'POST', '/v1/vms/doc/clone', 400, { body: '{}' });
+    await check(u, 'POST', '/v1/vms/nope/clone', 404, { body: '{"name": "doc-2"}' });
+    await check(u, 'POST', '/v1/vms/doc/clone', 201, { body: '{"name": "doc-2"}' });
+    await check(u, 'POST', '/v1/vms/doc/clone', 409, { body: '{"name": "doc-2"}' });
+    await check(u, 'POST', '/v1/vms/doc-2/kill', 200);
+    await check(u, 'DELETE', '/v1/vms/doc-2', 204);
     await check(u, 'POST', '/v1/vms/doc/stop', 200, { body: '{"timeoutMs": 100}' });
     await check(u, 'POST', '/v1/vms/doc/start', 200);
     await check(u, 'POST', '/v1/vms/doc/kill', 200);

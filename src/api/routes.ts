@@ -7,7 +7,7 @@ import type { HostApi, VmHandle } from '../vm/types.js';
 import { ApiError } from './errors.js';
 import { readJson, PathTemplate, type Reply } from './http.js';
 import { renderMetrics, METRICS_CONTENT_TYPE, type RequestCounter } from './metrics.js';
-import { parseEmptyBody, parseRestoreBody, parseSnapshotBody, parseStopBody, parseVmSpec } from './spec.js';
+import { parseCloneBody, parseEmptyBody, parseRestoreBody, parseSnapshotBody, parseStopBody, parseVmSpec } from './spec.js';
 import type { WebAssets } from './web.js';
 import type { ConsoleRegistry } from './console.js';
 
@@ -84,6 +84,12 @@ export const ROUTES: readonly Route[] = [
     await vm.restore(opts);
     ctx.consoles.watch(vm);
     return { status: 200, json: vm.info() };
+  }),
+  route('POST', '/v1/vms/{vm}/clone', async ctx => {
+    const opts = parseCloneBody(await body(ctx));
+    const clone = await ctx.host.clone(ctx.params.vm!, opts);
+    ctx.consoles.watch(ctx.host.get(clone.vm.id));
+    return { status: 201, json: clone };
   }),
   route('GET', '/v1/vms/{vm}/console', ctx => {
     vmOf(ctx); // an unknown VM is 404 before it is 426

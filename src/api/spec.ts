@@ -49,3 +49,11 @@ export function parseRestoreBody(body: unknown): { file?: string } {
   onlyKnown('', o, ['file']);
   return snapshotFile(o);
 }
+
+/** Body of POST /v1/vms/{vm}/clone: the new VM's name, and optionally the snapshot to clone from. */
+export function parseCloneBody(body: unknown): { name: string; file?: string } {
+  const o = object('body', body);
+  onlyKnown('', o, ['name', 'file']);
+  if (typeof o.name !== 'string' || o.name === '') throw new HostError('invalid', 'name: required, the new VM\'s name');
+  return { name: o.name, ...snapshotFile(o) };
+}

@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HostError, type ConsoleClient, type HostApi, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
+import { HostError, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
 import { Networks, type NetworkInfo } from '../vm/networks.js';
 import type { PortStats } from '../net/switch/index.js';
 import { ApiClient } from './client.js';
@@ -188,6 +188,16 @@ export class FakeHost implements HostApi {
   }
 
   list(): VmInfo[] { return [...this.vms.values()].map(v => v.info()); }
+
+  /** A running copy of the source's spec under the new name (the REST layer's tests; real clones are src/vm's). */
+  async clone(source: string, opts: CloneOptions): Promise<CloneResult> {
+    const src = this.get(source);
+    const file = opts.file ?? `/state/${src.id}/snapshot.gsnap`;
+    if (opts.file !== undefined && !src.snapshots.some(s => s.file === file)) throw new HostError('invalid', `Cannot clone ${src.name}: ${file}: No such file`);
+    const vm = await this.create({ ...structuredClone(src.spec), name: opts.name });
+    await vm.start();
+    return { vm: vm.info(), file, identity: true, startMs: 1, identityMs: 2 };
+  }
 
   async remove(nameOrId: string): Promise<void> {
     const vm = this.get(nameOrId);

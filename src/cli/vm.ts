@@ -32,6 +32,9 @@ Commands:
                                  qcow2, as overlays are) to PATH (default: its own file in the
                                  daemon's state); --stop: then stop it
   restore NAME [--file PATH]     start the stopped VM from its snapshot instead of booting
+  clone SRC NEW [--file PATH]    start NEW as a copy of SRC: a snapshot of SRC now (or PATH, or
+                                 SRC's own snapshot if it is stopped), copies of its overlays,
+                                 NEW's own MAC addresses; the guest agent renames the guest
   ls [--json]                    list VMs with their state and resource use
   inspect NAME                   everything about one VM (JSON)
   console NAME [--read-only]     attach this terminal to its console (Ctrl-] detaches)
@@ -315,6 +318,15 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
       const file = flags.get('--file');
       await client.restore(name, typeof file === 'string' ? { file: resolve(io.cwd, file) } : {});
       io.out(`${name}\n`);
+      return 0;
+    }
+    case 'clone': {
+      const names = args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '--file');
+      if (names.length !== 2) throw bad('gasang vm clone takes the source VM and the new VM\'s name: gasang vm clone SRC NEW');
+      const { flags } = nameAnd(cmd, args.filter((_, i) => i !== args.indexOf(names[1]!)), ['--file PATH']);
+      const file = flags.get('--file');
+      const c = await client.clone(names[0]!, { name: names[1]!, ...(typeof file === 'string' ? { file: resolve(io.cwd, file) } : {}) });
+      io.out(`${c.vm.spec.name}: running from ${c.file} after ${c.startMs.toFixed(0)} ms; ${c.identity ? `named by its guest agent after ${c.identityMs!.toFixed(0)} ms` : 'no guest agent answered: the guest still has its source\'s name'}\n`);
       return 0;
     }
     case 'stop': {

@@ -7,20 +7,21 @@
  * as crashed (its thread failed or hung) — the host and the other VMs carry on. A stopped or
  * crashed VM can start again; its overlays keep what the guest wrote.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MachineSnapshot } from '../snapshot/index.js';
 import { randomUUID } from 'node:crypto';
 import { createOverlay } from '../storage/open.js';
 import { RAM_OFFSET } from '../cpu/layout.js';
+import { AgentChannel } from './agent.js';
 import { ConsoleHub } from './console-hub.js';
 import { Activity, Control, F } from './control.js';
 import { CpuScheduler, type Schedulable } from './scheduler.js';
 import { checkFiles, checkSpec, planOf, userGuestAddress, vmMac, type CheckedSpec } from './spec.js';
 import { VmStore, type VmRecord } from './store.js';
 import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
-import { HostError, type NicCounters, type NicInfo, type ConsoleClient, type HostApi, type HostOptions, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec } from './types.js';
+import { HostError, type NicCounters, type NicInfo, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type HostOptions, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
 import { claimConflict, diskClaims, type DiskClaim } from './disk-claims.js';
 import { Networks, type NetworkInfo } from './networks.js';
@@ -118,6 +119,53 @@ export class Host implements HostApi {
       return vm;
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async clone(source: string, opts: CloneOptions): Promise<CloneResult> {
+    this.assertOpen();
+    const t0 = performance.now();
+    const src = this.get(source);
+    if (typeof opts?.name !== 'string') throw new HostError('invalid', 'name: required');
+    if (opts.file !== undefined && (typeof opts.file !== 'string' || opts.file === '')) throw new HostError('invalid', 'file: must be a path');
+    src.spec.drives?.forEach((d, i) => {
+      if (!d.readonly && !d.overlay) {
+        throw new HostError('invalid', `Cannot clone ${src.name}: drives[${i}] (${d.file}) is written in place; a clone needs its writable drives as overlays (overlay: true)`);
+      }
+    });
+    const live = src.state === 'running' || src.state === 'paused';
+    if (!live && opts.file === undefined && !existsSync(src.snapshotFile(undefined))) {
+      throw new HostError('conflict', `Cannot clone ${src.name}: it is ${src.state} and has no snapshot (start it, or snapshot it first)`);
+    }
+    const spec = { ...structuredClone(src.spec), name: opts.name, nics: src.spec.nics?.map((n, i) => ({ ...n, mac: vmMac(opts.name, i) })) };
+    const clone = await this.create(spec) as Vm;
+    try {
+      const overlays = (src.spec.drives ?? []).flatMap((d, i) => (d.overlay ? [[this.overlayOf(src.id, i), this.overlayOf(clone.id, i)] as [string, string]] : []));
+      let file: string;
+      if (live && opts.file === undefined) {
+        // Its own file name in the clone's directory: the source's own snapshot (and its disks' internal snapshot) stays as it was.
+        file = join(this.stateDir, 'vms', clone.id, 'origin.gsnap');
+        await src.snapshot({ file, copies: overlays });
+      } else {
+        file = src.snapshotFile(opts.file);
+        if (live) throw new HostError('conflict', `Cannot clone ${src.name} from ${file} while it runs: its overlays have moved on (clone it without a file, or stop it)`);
+        for (const [from, to] of overlays) copyFileSync(from, to, constants.COPYFILE_FICLONE);
+      }
+      await clone.restore({ file }, Object.fromEntries(overlays));
+      const startMs = performance.now() - t0;
+      const macs = (clone.spec.nics ?? []).map(n => n.mac).join(' ');
+      let identity = true;
+      try {
+        await clone.agent.request(`identity ${clone.name}${macs ? ` ${macs}` : ''}`, /^ok identity /, AGENT_TIMEOUT_MS);
+      } catch (err) {
+        identity = false;
+        this.log(clone.name, `clone of ${src.name}: ${(err as Error).message}; it keeps its source's name in the guest`);
+      }
+      return { vm: clone.info(), file, identity, startMs, ...(identity ? { identityMs: performance.now() - t0 } : {}) };
+    } catch (err) {
+      await clone.kill();
+      await this.remove(clone.id);
       throw err;
     }
   }
@@ -273,6 +321,8 @@ export class Vm implements VmHandle, Schedulable {
   /** Switch ports of this run's network NICs. */
   private readonly ports: { network: string; id: string }[] = [];
   private readonly hub: ConsoleHub;
+  /** @internal The guest agent's channel (agent.ts). */
+  readonly agent = new AgentChannel(bytes => this.thread?.agentInput(bytes));
 
   constructor(private readonly host: Host, private readonly record: VmRecord) {
     this.hub = new ConsoleHub(record.name, bytes => this.thread?.input(bytes));
@@ -313,14 +363,15 @@ export class Vm implements VmHandle, Schedulable {
 
   async start(): Promise<void> { return this.run(); }
 
-  async snapshot(opts: { file?: string; stop?: boolean } = {}): Promise<SnapshotResult> {
+  /** `copies` (internal, for clones): files copied [from, to] while the VM is still held after the snapshot. */
+  async snapshot(opts: { file?: string; stop?: boolean; copies?: [string, string][] } = {}): Promise<SnapshotResult> {
     const file = this.snapshotFile(opts.file);
     if (opts.stop !== undefined && typeof opts.stop !== 'boolean') throw new HostError('invalid', 'stop: must be true or false');
     const thread = this.thread;
     this.must('snapshot', ['running', 'paused']);
     let stats;
     try {
-      stats = await thread!.snapshot(file, { kind: 'gasangd', spec: this.spec }, opts.stop === true);
+      stats = await thread!.snapshot(file, { kind: 'gasangd', spec: this.spec }, opts.stop === true, opts.copies);
     } catch (err) {
       throw new HostError('conflict', `Cannot snapshot ${this.name}: ${(err as Error).message}`, { cause: err });
     }
@@ -335,7 +386,8 @@ export class Vm implements VmHandle, Schedulable {
     return { file, ...stats };
   }
 
-  async restore(opts: { file?: string } = {}): Promise<void> {
+  /** `drives` (internal, for clones): the snapshot's drive files → this VM's copies. */
+  async restore(opts: { file?: string } = {}, drives?: Record<string, string>): Promise<void> {
     const file = this.snapshotFile(opts.file);
     this.must('restore', ['created', 'stopped', 'crashed']);
     // Checked here too, so a bad file is refused without starting a thread.
@@ -354,18 +406,18 @@ export class Vm implements VmHandle, Schedulable {
     } finally {
       saved.close();
     }
-    return this.run(file);
+    return this.run(file, drives);
   }
 
   /** The snapshot file to use: `file` (resolved) or the VM's own in the state directory. */
-  private snapshotFile(file: string | undefined): string {
+  snapshotFile(file: string | undefined): string {
     if (file === undefined) return join(this.host.stateDir, 'vms', this.id, 'snapshot.gsnap');
     if (typeof file !== 'string' || file === '') throw new HostError('invalid', 'file: must be a path');
     return resolve(file);
   }
 
   /** Starts a run: a boot, or with `restore` the continuation of a snapshot. */
-  private async run(restore?: string): Promise<void> {
+  private async run(restore?: string, restoreDrives?: Record<string, string>): Promise<void> {
     this.host.assertOpen();
     this.must(restore ? 'restore' : 'start', ['created', 'stopped', 'crashed']);
     checkFiles(this.spec);
@@ -380,7 +432,7 @@ export class Vm implements VmHandle, Schedulable {
     let thread: VmThread;
     try {
       this.host.checkNetworks(this.spec);
-      const plan = { ...planOf(this.spec, i => this.host.overlayOf(this.id, i)), ...(restore ? { restore } : {}) };
+      const plan = { ...planOf(this.spec, i => this.host.overlayOf(this.id, i)), ...(restore ? { restore, restoreDrives } : {}) };
       for (const [i, nic] of plan.nics.entries()) {
         if (nic.kind !== 'network') continue;
         const { id, handle } = await this.host.networks.attach(nic.network, this.name, i, nic);
@@ -390,7 +442,7 @@ export class Vm implements VmHandle, Schedulable {
       thread = await VmThread.start(
         plan,
         this.host.scheduler.wake.buffer,
-        { output: bytes => this.hub.push(bytes), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; } },
+        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; } },
         control => { this.control = control; this.host.scheduler.add(this); },
       );
     } catch (err) {
@@ -530,6 +582,9 @@ export class Vm implements VmHandle, Schedulable {
     this.host.save(this.record);
   }
 }
+
+/** How long a clone's agent has to take its identity (a guest under load answers in milliseconds). */
+const AGENT_TIMEOUT_MS = 10_000;
 
 function overlayPath(dir: string, i: number): string { return join(dir, `drive${i}.qcow2`); }
 

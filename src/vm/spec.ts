@@ -27,10 +27,10 @@ export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const MAX_MEMORY_MIB = Math.floor((2 ** 32 - RAM_OFFSET) / (1024 * 1024));
 /** cgroup v1's cpu.shares range. */
 export const MAX_CPU_SHARES = 262_144;
-/** Linux's COMMAND_LINE_SIZE on riscv is 1024 bytes; the host appends its power-button argument. */
+/** Linux's COMMAND_LINE_SIZE on riscv is 1024 bytes; the host appends its power-button and agent arguments. */
 export const MAX_APPEND_BYTES = 1000;
-/** Virtio slots left for drives, volumes, shares and NICs: every VM also has an entropy device and a power button. */
-export const MAX_DEVICES = VIRTIO_COUNT - 2;
+/** Virtio slots left for drives, volumes, shares and NICs: every VM also has an entropy device, a power button and the guest agent's console. */
+export const MAX_DEVICES = VIRTIO_COUNT - 3;
 /** Drive throttling: requests per second, and bytes per second (at least one sector). */
 export const MAX_IOPS = 1e9;
 export const MIN_BPS = 512;
@@ -137,7 +137,7 @@ export function checkSpec(input: unknown, opts: CheckOptions = {}): CheckedSpec 
   if (o.shares !== undefined) spec.shares = array('shares', o.shares, MAX_DEVICES).map((s, i) => checkShare(`shares[${i}]`, s, path));
   if (o.nics !== undefined) spec.nics = array('nics', o.nics, MAX_DEVICES).map((n, i) => checkNic(`nics[${i}]`, n, spec.name, i));
   const devices = (spec.drives?.length ?? 0) + (spec.volumes?.length ?? 0) + (spec.shares?.length ?? 0) + (spec.nics?.length ?? 0);
-  if (devices > MAX_DEVICES) throw invalid(`${devices} drives, volumes, shares and NICs: at most ${MAX_DEVICES} (the board's ${VIRTIO_COUNT} virtio slots less the entropy device and the power button)`);
+  if (devices > MAX_DEVICES) throw invalid(`${devices} drives, volumes, shares and NICs: at most ${MAX_DEVICES} (the board's ${VIRTIO_COUNT} virtio slots less the entropy device, the power button and the agent's console)`);
   if (o.cpuLimit !== undefined) {
     const max = 100 * cpus;
     if (typeof o.cpuLimit !== 'number' || !Number.isFinite(o.cpuLimit)) throw invalid('cpuLimit: must be a number (percent of one host core)');

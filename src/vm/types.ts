@@ -160,6 +160,26 @@ export interface SnapshotResult {
   pauseMs: number;
 }
 
+/** How to clone a VM. */
+export interface CloneOptions {
+  /** The new VM's name. */
+  name: string;
+  /** Clone from this snapshot of the source (default: a snapshot taken now if it runs, else its own snapshot file). */
+  file?: string;
+}
+
+/** A clone, running. */
+export interface CloneResult {
+  vm: VmInfo;
+  /** The snapshot it was restored from. */
+  file: string;
+  /** Whether the guest agent took the clone's name and MAC addresses (false: no agent answered; the guest still calls itself as its source did). */
+  identity: boolean;
+  /** From the request to the clone running, and to its agent's answer, ms. */
+  startMs: number;
+  identityMs?: number;
+}
+
 /** Host-wide resource settings. */
 export interface HostOptions {
   /** Directory for the store (SQLite) and per-VM state (overlays, logs). */
@@ -232,6 +252,11 @@ export interface HostApi {
   list(): VmInfo[];
   /** Deletes a VM that is not running, with its overlays. */
   remove(nameOrId: string): Promise<void>;
+  /**
+   * A new VM that continues a snapshot of `source` under its own name and MAC addresses: its
+   * overlays are copies of the source's at the snapshot (the base images stay shared, read-only).
+   */
+  clone(source: string, opts: CloneOptions): Promise<CloneResult>;
   /** Host-wide figures: memory committed to running VMs, its limit, host cores. */
   resources(): { memoryCommittedBytes: number; memoryLimitBytes: number; cores: number };
   /** Stops every VM (forced after the timeout) and closes the store. */

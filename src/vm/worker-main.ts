@@ -8,9 +8,10 @@
  * Anything that goes wrong in here ends this thread only: start-up errors and emulation failures
  * are reported to the host as messages, and the host marks the VM crashed.
  */
-import { openSync, readSync, readlinkSync } from 'node:fs';
+import { constants, copyFileSync, openSync, readSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { MachineSnapshot, revertDrives, snapshotMachine } from '../snapshot/index.js';
+import { MachineSnapshot, revertDrives, snapshotMachine, type DiskRef } from '../snapshot/index.js';
+import { withAgentBootarg } from './agent.js';
 import { VirtMachine, type RunGate, type VirtDrive, type VirtNic } from '../machine/virt.js';
 import { openNic, type NicConfig } from '../net/nic.js';
 import type { NicCounters } from './types.js';
@@ -77,17 +78,23 @@ async function main(): Promise<void> {
   try {
     if (plan.restore) {
       saved = MachineSnapshot.open(plan.restore);
-      checkSnapshotDisks(saved, plan.drives);
-      revertDrives(saved.disks);
+      const disks = saved.disks.map(d => ({ ...d, file: plan.restoreDrives?.[d.file] ?? d.file }));
+      checkSnapshotDisks(saved.file.path, disks, plan.drives);
+      revertDrives(disks);
     }
     shares = openShares(plan.shares, attach);
     drives = openDrives(plan.drives, attach);
     for (const [i, n] of plan.nics.entries()) nics.push({ mac: n.mac, backend: await openNic(`nics[${i}]`, n, log) });
-    const board = { memoryMiB: plan.memoryMiB, cpus: plan.cpus, drives, nics, rng: true, devices: shares, jit: plan.jit, powerButton: true };
-    const io = { output: (bytes: Uint8Array) => send({ type: 'output', bytes }, [bytes.buffer as ArrayBuffer]), log };
+    // One virtio console: the guest agent's port (agent.ts).
+    const board = { memoryMiB: plan.memoryMiB, cpus: plan.cpus, drives, nics, rng: true, consoles: 1, devices: shares, jit: plan.jit, powerButton: true };
+    const io = {
+      output: (bytes: Uint8Array) => send({ type: 'output', bytes }, [bytes.buffer as ArrayBuffer]),
+      consoleOutput: (_: number, bytes: Uint8Array) => send({ type: 'agent', bytes }, [bytes.buffer as ArrayBuffer]),
+      log,
+    };
     vm = saved
       ? await saved.restore(board, io)
-      : await VirtMachine.create({ ...board, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd, append: plan.append }, io);
+      : await VirtMachine.create({ ...board, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd, append: withAgentBootarg(plan.append) }, io);
   } catch (err) {
     for (const d of drives) d.disk.close();
     for (const s of shares) s.close();
@@ -102,7 +109,9 @@ async function main(): Promise<void> {
   const handle = (r: SnapshotRequest): void => {
     let reply: RequestReply;
     try {
-      reply = { id: r.id, ok: true, stats: snapshotMachine(r.file, vm, r.spec, named) };
+      const stats = snapshotMachine(r.file, vm, r.spec, named);
+      for (const [from, to] of r.copies ?? []) copyFileSync(from, to, constants.COPYFILE_FICLONE); // a reflink where the file system can
+      reply = { id: r.id, ok: true, stats };
     } catch (err) {
       reply = { id: r.id, ok: false, message: message(err) };
     }
@@ -174,6 +183,7 @@ async function main(): Promise<void> {
   port.on('message', (m: ToVm) => {
     switch (m.type) {
       case 'input': vm.input(m.bytes); break;
+      case 'agent': vm.consoleInput(0, m.bytes); break;
       case 'power': vm.powerButton?.press(); break;
       case 'stop': vm.stop(); break;
       case 'fault':
@@ -192,11 +202,10 @@ async function main(): Promise<void> {
 }
 
 /** A snapshot restores only onto the disks it was taken of: reverting another VM's images would destroy them. */
-function checkSnapshotDisks(saved: MachineSnapshot, list: readonly AttachDrive[]): void {
+function checkSnapshotDisks(path: string, refs: readonly DiskRef[], list: readonly AttachDrive[]): void {
   const files = list.map(d => driveFile(d));
-  const refs = saved.disks;
   if (refs.length !== files.length || refs.some((r, i) => r.file !== files[i])) {
-    throw new Error(`${saved.file.path} was taken of a VM with the drives ${refs.map(r => r.file).join(', ') || 'none'}, not ${files.join(', ') || 'none'}`);
+    throw new Error(`${path} was taken of a VM with the drives ${refs.map(r => r.file).join(', ') || 'none'}, not ${files.join(', ') || 'none'}`);
   }
 }
 

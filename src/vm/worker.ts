@@ -47,15 +47,30 @@ export interface VmPlan {
   nics: NicConfig[];
   /** Continue from this snapshot file instead of booting (its disks are reverted to its instant first). */
   restore?: string;
+  /** A clone's restore: the snapshot's drive files → this VM's copies of them (reverted instead). */
+  restoreDrives?: Record<string, string>;
 }
 
 /** Host → VM thread, on the request port: served between slices, even while the VM is held. */
-export interface SnapshotRequest { id: number; type: 'snapshot'; file: string; spec: unknown; stop: boolean }
+export interface SnapshotRequest {
+  id: number;
+  type: 'snapshot';
+  file: string;
+  spec: unknown;
+  stop: boolean;
+  /** Files copied [from, to] while the VM is still held after the snapshot: a clone's disks, flushed and quiet. */
+  copies?: [string, string][];
+}
 /** VM thread → host, on the request port. */
 export type RequestReply = { id: number; ok: true; stats: SnapshotStats } | { id: number; ok: false; message: string };
 
 /** Host → VM thread. */
-export type ToVm = { type: 'input'; bytes: Uint8Array } | { type: 'power' } | { type: 'stop' } | { type: 'fault'; fault: InjectedFault };
+export type ToVm =
+  | { type: 'input'; bytes: Uint8Array }
+  | { type: 'agent'; bytes: Uint8Array }
+  | { type: 'power' }
+  | { type: 'stop' }
+  | { type: 'fault'; fault: InjectedFault };
 /** Emulation bugs tests can inject: an exception, or an endless loop in the VM thread. */
 export type InjectedFault = 'throw' | 'hang';
 
@@ -63,6 +78,7 @@ export type InjectedFault = 'throw' | 'hang';
 export type FromVm =
   | { type: 'running'; warnings: string[] }
   | { type: 'output'; bytes: Uint8Array }
+  | { type: 'agent'; bytes: Uint8Array }
   | { type: 'log'; line: string }
   | { type: 'nics'; stats: NicCounters[] }
   | { type: 'exit'; kind: PowerEvent; code: number }
@@ -77,6 +93,8 @@ export interface RunEnd {
 
 export interface VmThreadEvents {
   output(bytes: Uint8Array): void;
+  /** What the guest agent (guest/agent.sh) wrote on its port. */
+  agent?(bytes: Uint8Array): void;
   log(line: string): void;
   nics?(stats: NicCounters[]): void;
 }
@@ -125,6 +143,7 @@ export class VmThread {
     this.worker.on('message', (m: FromVm) => {
       switch (m.type) {
         case 'output': events.output(m.bytes); break;
+        case 'agent': events.agent?.(m.bytes); break;
         case 'log': events.log(m.line); break;
         case 'nics': events.nics?.(m.stats); break;
         case 'running': running = true; this.warnings = m.warnings; onRunning(); break;
@@ -160,22 +179,25 @@ export class VmThread {
   get finished(): RunEnd | undefined { return this.done; }
 
   input(bytes: Uint8Array): void { this.post({ type: 'input', bytes }); }
+  /** Bytes for the guest agent's port. */
+  agentInput(bytes: Uint8Array): void { this.post({ type: 'agent', bytes }); }
   /** Makes the thread throw or loop forever, as an emulation bug would (tests of the crash and hang paths). */
   injectFault(fault: InjectedFault = 'throw'): void { this.post({ type: 'fault', fault }); }
   pressPowerButton(): void { this.post({ type: 'power' }); }
 
   /**
    * Writes a snapshot of the VM to `file` between two slices (also while it is held); with `stop`
-   * the run then ends as a stop. Rejects with the thread's reason when it cannot.
+   * the run then ends as a stop; `copies` are made before the VM goes on. Rejects with the
+   * thread's reason when it cannot.
    */
-  snapshot(file: string, spec: unknown, stop: boolean): Promise<SnapshotStats> {
+  snapshot(file: string, spec: unknown, stop: boolean, copies?: [string, string][]): Promise<SnapshotStats> {
     if (this.done) return Promise.reject(new Error('The VM thread has ended'));
     const id = this.nextRequest++;
     const setEnding = stop && !this.endingAs;
     if (setEnding) this.endingAs = { reason: 'stopped', message: 'Stopped after a snapshot' };
     return new Promise<SnapshotStats>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const req: SnapshotRequest = { id, type: 'snapshot', file, spec, stop };
+      const req: SnapshotRequest = { id, type: 'snapshot', file, spec, stop, ...(copies ? { copies } : {}) };
       this.requests.port1.postMessage(req);
       this.control.request();
     }).catch((err: unknown) => {
