@@ -105,7 +105,8 @@ Options:
   --snapshot-on-exit FILE
                       when you quit (Ctrl-A x) or gasang gets SIGTERM, save the whole VM
                       (harts, RAM, devices; each writable qcow2 drive gets an internal
-                      snapshot of the same instant) to FILE, replacing it atomically
+                      snapshot of the same instant) to FILE, replacing it atomically;
+                      SIGUSR1 saves it there while the VM runs on (held only for its state)
   --restore FILE      continue the VM saved in FILE instead of booting: its hardware, drives
                       and shares come from the snapshot (the drives return to its instant);
                       --nic replaces its NICs (as many as it had), --jit and --stats apply

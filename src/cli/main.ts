@@ -9,7 +9,7 @@ import { StorageError } from '../storage/block.js';
 import { ShareError } from '../devices/virtio/9p/host-root.js';
 import { openDrives, openShares, snapshotDrives, type AttachContext } from '../vm/attach.js';
 import { parseRunArgs, RUN_USAGE } from './args.js';
-import { MachineSnapshot, revertDrives, snapshotMachine, checkDrives as checkSnapshotDrives } from '../snapshot/index.js';
+import { MachineSnapshot, revertDrives, snapshotMachine, snapshotMachineLive, checkDrives as checkSnapshotDrives } from '../snapshot/index.js';
 import { restoredOptions, restoreError, runSnapshotSpec } from './run-snapshot.js';
 import { attachConsole } from './terminal.js';
 import { statsLines } from './stats.js';
@@ -89,9 +89,26 @@ async function run(argv: string[]): Promise<number> {
   }
   for (const w of vm.warnings) process.stderr.write(`gasang: warning: ${w}\n`);
   if (saved && opts.stats) report(`restored in ${(performance.now() - restoreStart).toFixed(1)} ms: the guest runs while its RAM is paged in`);
-  let snapshotFailed = false, quitting = false;
+  let snapshotFailed = false, quitting = false, writing = false, quitAfterWrite = false;
+  /** SIGUSR1 with --snapshot-on-exit: a snapshot of the running VM now (held only for its state); it runs on. */
+  const snapshotNow = (): void => {
+    if (!opts.snapshotOnExit) { report('SIGUSR1: no --snapshot-on-exit FILE to write a snapshot to'); return; }
+    if (writing) { report('SIGUSR1: a snapshot is being written already'); return; }
+    writing = true;
+    snapshotMachineLive(opts.snapshotOnExit, vm, spec, snapshotDrives(opts.drives, drives, cwd)).then(
+      st => report(`snapshot written to ${opts.snapshotOnExit}: ${(st.bytes / 1048576).toFixed(1)} MiB, ${st.storedPages} of ${st.ramPages} RAM pages stored, the VM held ${st.pauseMs.toFixed(0)} ms, the file in place after ${st.totalMs.toFixed(0)} ms; the VM runs on`),
+      (err: unknown) => {
+        if (!(err instanceof GasangError)) throw err;
+        report(`no snapshot: ${err.message}`);
+      },
+    ).finally(() => {
+      writing = false;
+      if (quitAfterWrite) quit();
+    });
+  };
   /** Quitting: with --snapshot-on-exit, the snapshot first; if it cannot be written the VM runs on (quit again to end it). */
   const quit = (): void => {
+    if (writing) { quitAfterWrite = true; return; } // one snapshot at a time: the quit's comes after
     if (opts.snapshotOnExit && !snapshotFailed) {
       try {
         const st = snapshotMachine(opts.snapshotOnExit, vm, spec, snapshotDrives(opts.drives, drives, cwd));
@@ -113,6 +130,7 @@ async function run(argv: string[]): Promise<number> {
     onQuit: quit,
   });
   process.on('SIGTERM', quit);
+  process.on('SIGUSR1', snapshotNow);
   const started = performance.now();
   try {
     const end = await vm.run().catch(err => { throw saved ? restoreError(err) : err; });
@@ -120,6 +138,7 @@ async function run(argv: string[]): Promise<number> {
     return end.kind === 'fail' ? (end.code || 1) : 0;
   } finally {
     process.off('SIGTERM', quit);
+    process.off('SIGUSR1', snapshotNow);
     console.detach();
     if (opts.stats) for (const line of statsLines(vm.cpu, (performance.now() - started) / 1000)) process.stderr.write(`gasang: ${line}\n`);
   }

@@ -1,83 +1,31 @@
 /**
  * Writing and reading snapshot files (format.ts). A snapshot is written to a temporary file
- * beside its target, fsynced and renamed over it, and the directory fsynced: a writer killed at
- * any moment leaves the previous snapshot whole. Reading checks magic, version, length and every
+ * beside its target, fsynced and renamed over it, and the directory fsynced (writer.ts): a writer
+ * killed at any moment leaves the previous snapshot whole. Reading checks magic, version, length and every
  * section's CRC before anything is used; RAM pages are checked one by one as they are loaded.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { SnapshotError } from './errors.js';
 import {
-  FORMAT_VERSION, HEADER_SIZE, MAGIC, MAX_SMALL_SECTION, SECTION_HEADER_SIZE, SECTION_ORDER, crc32, decodeHeader,
-  decodeSectionHeader, encodeHeader, encodeSectionHeader, type SectionTag,
+  FORMAT_VERSION, HEADER_SIZE, MAGIC, MAX_SMALL_SECTION, SECTION_HEADER_SIZE, SECTION_ORDER, crc32, decodeHeader, decodeSectionHeader, type SectionTag,
 } from './format.js';
 import type { Residency } from '../memory/residency.js';
 import { LazyRam, type LazyRamStats } from './lazy-ram.js';
-import { readRamIndex, scanPages, writeRam } from './ram.js';
+import { readRamIndex, scanPages } from './ram.js';
+import { SnapshotWriter, ioError, type SnapshotParts, type WriteResult } from './writer.js';
 
-/** What goes into a snapshot besides RAM. */
-export interface SnapshotParts {
-  meta: unknown;
-  spec: unknown;
-  machine: unknown;
-  /** The harts' architectural bytes, back to back. */
-  harts: Uint8Array;
-  ram: Uint8Array;
-}
-
-export interface WriteResult { bytes: number; ramPages: number; storedPages: number }
-
-const ioError = (what: string, err: unknown): SnapshotError =>
-  new SnapshotError('io', `${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+export type { SnapshotParts, WriteResult } from './writer.js';
 
 /** Writes `parts` to `path` atomically. RAM is read from `parts.ram` synchronously: the VM must not run meanwhile. */
 export function writeSnapshot(path: string, parts: SnapshotParts): WriteResult {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  let fd: number;
+  const w = SnapshotWriter.begin(path, parts, scanPages(parts.ram));
   try {
-    fd = openSync(tmp, 'w', 0o600);
+    w.save(0, w.layout.stored);
   } catch (err) {
-    throw ioError(`Cannot create ${tmp}`, err);
+    w.abort();
+    throw err;
   }
-  let ok = false;
-  try {
-    let pos = HEADER_SIZE;
-    const put = (b: Uint8Array, at: number): void => { for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off, at + off); };
-    const section = (tag: SectionTag, payload: Uint8Array): void => {
-      put(encodeSectionHeader(tag, payload.length, crc32(payload)), pos);
-      put(payload, pos + SECTION_HEADER_SIZE);
-      pos += SECTION_HEADER_SIZE + payload.length;
-    };
-    const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
-    section('META', json(parts.meta));
-    section('SPEC', json(parts.spec));
-    section('MACH', json(parts.machine));
-    section('HART', parts.harts);
-    const scan = scanPages(parts.ram);
-    const ram = writeRam(fd, pos + SECTION_HEADER_SIZE, parts.ram, scan);
-    put(encodeSectionHeader('RAM ', ram.length, ram.crc), pos);
-    pos += SECTION_HEADER_SIZE + ram.length;
-    put(encodeHeader(SECTION_ORDER.length, pos), 0);
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-    syncDir(dirname(path));
-    ok = true;
-    return { bytes: pos, ramPages: Math.ceil(parts.ram.length / 4096), storedPages: scan.stored };
-  } catch (err) {
-    if (err instanceof SnapshotError) throw err;
-    throw ioError(`Cannot write snapshot ${path}`, err);
-  } finally {
-    if (!ok) {
-      try { closeSync(fd); } catch { /* already closed */ }
-      rmSync(tmp, { force: true });
-    }
-  }
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  return w.finishSync();
 }
 
 /** A snapshot file whose header and small sections are checked; RAM is loaded on demand (lazy-ram.ts). */

@@ -7,6 +7,7 @@ import { H } from '../cpu/layout.js';
 import { tempDir } from '../vm/testing.js';
 import { SnapshotError } from './errors.js';
 import { MachineSnapshot, snapshotMachine } from './machine.js';
+import { snapshotMachineLive } from './live.js';
 import type { LazyRam } from './lazy-ram.js';
 
 const GUEST = join(import.meta.dirname, '..', '..', '..', 'guest', 'default');
@@ -110,4 +111,46 @@ test('a snapshot restores only into a board of its shape', { timeout: 120_000 },
   t.after(() => snap.close());
   await assert.rejects(snap.restore({ ...board, memoryMiB: 256 }, io), (e: unknown) => e instanceof SnapshotError && e.kind === 'mismatch' && /of a 128 MiB VM with 2 harts, not 256 MiB with 2/.test(e.message));
   await assert.rejects(snap.restore({ ...board, rng: false }, io), (e: unknown) => e instanceof SnapshotError && e.kind === 'mismatch' && /The saved board \(128 MiB, 2 harts, devices .*\) is not this one/.test(e.message));
+});
+
+test('a live snapshot holds RAM as it was at the instant while the guest runs on and writes to it', { timeout: 300_000 }, async t => {
+  const { dir, cleanup } = tempDir('snapshot-live');
+  t.after(cleanup);
+  const io = { output: (): void => {} };
+  const m = await VirtMachine.create({ ...board, firmware: join(GUEST, 'fw_jump.bin'), kernel: join(GUEST, 'Image.gz'), initrd: join(GUEST, 'initramfs.cpio.gz'), append: 'console=ttyS0' }, io);
+  const con = console(m);
+  const ended = m.run();
+  await con.waitFor(/GASANG-READY/);
+  // The guest keeps writing memory (the shell's variables, page cache, its console output) all along.
+  m.input(Buffer.from('i=0; while :; do i=$((i+1)); s="$s$i"; [ ${#s} -gt 20000 ] && s=; echo N=$i >/tmp/n; done\n'));
+  await new Promise(r => setTimeout(r, 500));
+  const path = join(dir, 'live.snap');
+  let atInstant: { ram: Uint8Array; harts: Uint8Array[]; state: ReturnType<typeof saveVirt>; instret: number } | undefined;
+  const instret = (): number => m.cpu.harts.reduce((n, h) => n + h.s.num(H.INSTRET), 0);
+  const stats = await new Promise<Awaited<ReturnType<typeof snapshotMachineLive>>>((resolve, reject) => setImmediate(() => {
+    snapshotMachineLive(path, m, { live: true }, [], () => {
+      atInstant = { ram: m.cpu.ram.slice(), harts: [0, 1].map(i => hartBytes(m, i).slice()), state: saveVirt(m), instret: instret() };
+    }).then(resolve, reject);
+  }));
+  const ranFor = instret() - atInstant!.instret;
+  t.diagnostic(`live snapshot: held ${stats.pauseMs.toFixed(1)} ms, in place after ${stats.totalMs.toFixed(1)} ms, ${stats.savedOnTouch} of ${stats.storedPages} pages saved on first touch, ${(ranFor / 1e6).toFixed(1)} M guest instructions meanwhile`);
+  assert.ok(ranFor > 1e6, 'the guest ran while RAM was written');
+  assert.ok(stats.savedOnTouch > 0, 'some pages were saved because the guest touched them first');
+  assert.notDeepEqual(m.cpu.ram, atInstant!.ram, 'the guest changed RAM after the instant');
+  m.stop();
+  await ended;
+
+  const snap = MachineSnapshot.open(path);
+  t.after(() => snap.close());
+  const r = await snap.restore(board, io);
+  r.cpu.residency.finish();
+  assert.ok(Buffer.compare(r.cpu.ram, atInstant!.ram) === 0, 'RAM as it was at the instant');
+  for (const i of [0, 1]) {
+    const a = hartBytes(r, i).slice(), b = atInstant!.harts[i]!;
+    a.fill(0, H.EXIT, H.EXIT + 4);
+    b.fill(0, H.EXIT, H.EXIT + 4);
+    assert.equal(a.findIndex((x, j) => x !== b[j]), -1, `hart ${i} as at the instant`);
+  }
+  r.cpu.residency.close();
+  for (const v of r.virtio) v.close();
 });

@@ -9,7 +9,9 @@ import { hartBytes, restoreVirt, saveVirt, type VirtState } from '../machine/vir
 import { GasangError } from '../util/errors.js';
 import { dropDriveSnapshots, dropOldDriveSnapshots, snapshotDrives, type DiskRef, type SnapshotDrive } from './disks.js';
 import { SnapshotError } from './errors.js';
-import { SnapshotFile, writeSnapshot } from './file.js';
+import { SnapshotFile } from './file.js';
+import { scanPages } from './ram.js';
+import { SnapshotWriter } from './writer.js';
 import type { LazyRamStats } from './lazy-ram.js';
 
 export interface SnapshotMeta {
@@ -31,22 +33,40 @@ export interface SnapshotStats {
 }
 
 /**
+ * The part of a snapshot that holds the guest: the disks' internal snapshots, the board's and
+ * harts' state and the zero-page scan, in a writer whose RAM pages are still to save.
+ * @internal (live.ts)
+ */
+export function beginSnapshot(path: string, m: VirtMachine, spec: unknown, drives: readonly SnapshotDrive[]): { writer: SnapshotWriter; disks: DiskRef[] } {
+  m.cpu.residency.finish(); // a VM restored moments ago may still be paging its RAM in
+  if (drives.length !== m.drives.length) throw new SnapshotError('mismatch', `${drives.length} drives named, the VM has ${m.drives.length}`);
+  const disks = snapshotDrives(path, drives);
+  try {
+    const harts = new Uint8Array(HART_STATE_BYTES * m.cpu.harts.length);
+    m.cpu.harts.forEach((_, i) => harts.set(hartBytes(m, i), i * HART_STATE_BYTES));
+    const meta: SnapshotMeta = { taken: new Date().toISOString(), memoryMiB: m.cpu.ram.length / 1048576, cpus: m.cpu.harts.length };
+    const machine: MachineSection = { virt: saveVirt(m), disks };
+    const ram = m.cpu.ram;
+    return { writer: SnapshotWriter.begin(path, { meta, spec, machine, harts, ram }, scanPages(ram)), disks };
+  } catch (err) {
+    dropDriveSnapshots(drives, disks);
+    throw err;
+  }
+}
+
+/**
  * Writes a snapshot of `m` to `path` (atomically). Call it between slices (from any host
  * callback while the run loop awaits): the guest does not run until this returns.
  */
 export function snapshotMachine(path: string, m: VirtMachine, spec: unknown, drives: readonly SnapshotDrive[]): SnapshotStats {
   const t0 = performance.now();
-  m.cpu.residency.finish(); // a VM restored moments ago may still be paging its RAM in
-  if (drives.length !== m.drives.length) throw new SnapshotError('mismatch', `${drives.length} drives named, the VM has ${m.drives.length}`);
-  const disks = snapshotDrives(path, drives);
-  const harts = new Uint8Array(HART_STATE_BYTES * m.cpu.harts.length);
-  m.cpu.harts.forEach((_, i) => harts.set(hartBytes(m, i), i * HART_STATE_BYTES));
-  const meta: SnapshotMeta = { taken: new Date().toISOString(), memoryMiB: m.cpu.ram.length / 1048576, cpus: m.cpu.harts.length };
-  const machine: MachineSection = { virt: saveVirt(m), disks };
+  const { writer, disks } = beginSnapshot(path, m, spec, drives);
   let written;
   try {
-    written = writeSnapshot(path, { meta, spec, machine, harts, ram: m.cpu.ram });
+    writer.save(0, writer.layout.stored);
+    written = writer.finishSync();
   } catch (err) {
+    writer.abort();
     dropDriveSnapshots(drives, disks);
     throw err;
   }

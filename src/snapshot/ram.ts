@@ -9,10 +9,10 @@
  *     …  the stored pages, in page order
  *
  * The section's CRC (format.ts) covers everything before the pages: the index. A page that is all
- * zeroes is neither written nor read: a fresh WebAssembly.Memory is zeroed. Runs of stored pages
- * are written in one system call each, straight from the guest's memory.
+ * zeroes is neither written nor read: a fresh WebAssembly.Memory is zeroed. Pages are written by
+ * writer.ts, runs of them in one system call each, straight from the guest's memory.
  */
-import { readSync, writeSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { crc32 } from './format.js';
 
 export const PAGE = 4096;
@@ -41,38 +41,37 @@ const isStored = (bitmap: Uint8Array, p: number): boolean => (bitmap[p >> 3]! & 
 
 export const ramSectionLength = (pages: number, stored: number): number => RAM_HEADER + Math.ceil(pages / 8) + stored * (4 + PAGE);
 
-/** Runs [first, first + count) of stored pages, in order. */
-function* runs(bitmap: Uint8Array, pages: number): Generator<[number, number]> {
-  let p = 0;
-  while (p < pages) {
-    if (!isStored(bitmap, p)) { p++; continue; }
-    const first = p;
-    while (p < pages && isStored(bitmap, p)) p++;
-    yield [first, p - first];
-  }
-}
+/** Where a RAM section's parts lie for one scan: the index (header, bitmap, page CRCs), then the stored pages by slot. */
+export class RamLayout {
+  readonly pages: number;
+  /** Page → its number among the stored pages (its slot), or -1 for a zero page. */
+  readonly slotOf: Int32Array;
+  /** Slot → page. */
+  readonly pageOf: Uint32Array;
+  readonly indexBytes: number;
+  /** The section's payload length. */
+  readonly length: number;
 
-const pageOf = (ram: Uint8Array, p: number): Uint8Array => ram.subarray(p * PAGE, Math.min((p + 1) * PAGE, ram.length));
-
-/** Writes the RAM section's payload at `pos`; returns its length and the CRC-32 of its index. */
-export function writeRam(fd: number, pos: number, ram: Uint8Array, scan = scanPages(ram)): { length: number; crc: number } {
-  const pages = Math.ceil(ram.length / PAGE);
-  const index = new Uint8Array(RAM_HEADER + scan.bitmap.length + 4 * scan.stored), dv = new DataView(index.buffer);
-  dv.setUint32(0, PAGE, true);
-  dv.setUint32(4, pages, true);
-  index.set(scan.bitmap, RAM_HEADER);
-  let at = RAM_HEADER + scan.bitmap.length;
-  for (const [first, count] of runs(scan.bitmap, pages)) {
-    for (let p = first; p < first + count; p++, at += 4) dv.setUint32(at, crc32(pageOf(ram, p)), true);
+  constructor(ramBytes: number, readonly bitmap: Uint8Array, readonly stored: number) {
+    this.pages = Math.ceil(ramBytes / PAGE);
+    this.slotOf = new Int32Array(this.pages).fill(-1);
+    this.pageOf = new Uint32Array(stored);
+    for (let p = 0, slot = 0; p < this.pages; p++) {
+      if (isStored(bitmap, p)) { this.slotOf[p] = slot; this.pageOf[slot++] = p; }
+    }
+    this.indexBytes = RAM_HEADER + bitmap.length + 4 * stored;
+    this.length = ramSectionLength(this.pages, stored);
   }
-  const put = (b: Uint8Array): void => {
-    for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off, at + off);
-    at += b.length;
-  };
-  at = pos;
-  put(index);
-  for (const [first, count] of runs(scan.bitmap, pages)) put(ram.subarray(first * PAGE, Math.min((first + count) * PAGE, ram.length)));
-  return { length: at - pos, crc: crc32(index) };
+
+  /** The index, with each stored page's CRC-32 (by slot). */
+  index(crcs: Uint32Array): Uint8Array {
+    const b = new Uint8Array(this.indexBytes), dv = new DataView(b.buffer);
+    dv.setUint32(0, PAGE, true);
+    dv.setUint32(4, this.pages, true);
+    b.set(this.bitmap, RAM_HEADER);
+    for (let s = 0; s < this.stored; s++) dv.setUint32(RAM_HEADER + this.bitmap.length + 4 * s, crcs[s]!, true);
+    return b;
+  }
 }
 
 /** Where each stored page lies in the file, and the CRC it must have. */

@@ -383,7 +383,8 @@ export class Vm implements VmHandle, Schedulable {
       await thread!.ended;
       await Promise.resolve();
     }
-    return { file, ...stats };
+    const live = stats as { totalMs?: number };
+    return { file, bytes: stats.bytes, ramPages: stats.ramPages, storedPages: stats.storedPages, pauseMs: stats.pauseMs, ...(live.totalMs !== undefined ? { totalMs: live.totalMs } : {}) };
   }
 
   /** `drives` (internal, for clones): the snapshot's drive files → this VM's copies. */

@@ -156,8 +156,10 @@ export interface SnapshotResult {
   /** RAM pages of the VM, and how many were stored (the rest were zero). */
   ramPages: number;
   storedPages: number;
-  /** How long the guest was held while the snapshot was written, ms. */
+  /** How long the guest was held, ms: a running VM only for its state (RAM is written while it runs on), a paused one or one stopped after for all of it. */
   pauseMs: number;
+  /** A running VM's: from the request to the file in place, ms. */
+  totalMs?: number;
 }
 
 /** How to clone a VM. */

@@ -10,7 +10,7 @@
  */
 import { constants, copyFileSync, openSync, readSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { MachineSnapshot, revertDrives, snapshotMachine, type DiskRef } from '../snapshot/index.js';
+import { MachineSnapshot, revertDrives, snapshotMachine, snapshotMachineLive, type DiskRef } from '../snapshot/index.js';
 import { withAgentBootarg } from './agent.js';
 import { VirtMachine, type RunGate, type VirtDrive, type VirtNic } from '../machine/virt.js';
 import { openNic, type NicConfig } from '../net/nic.js';
@@ -105,21 +105,36 @@ async function main(): Promise<void> {
     saved?.close();
   }
   const named = snapshotDrives(plan.drives, drives);
-  /** A request from the host's request port, served between slices. */
-  const handle = (r: SnapshotRequest): void => {
-    let reply: RequestReply;
-    try {
-      const stats = snapshotMachine(r.file, vm, r.spec, named);
-      for (const [from, to] of r.copies ?? []) copyFileSync(from, to, constants.COPYFILE_FICLONE); // a reflink where the file system can
-      reply = { id: r.id, ok: true, stats };
-    } catch (err) {
-      reply = { id: r.id, ok: false, message: message(err) };
+  let writing = false;
+  /**
+   * A request from the host's request port, served between slices. A running VM is snapshotted
+   * live (held only for its state: snapshot/live.ts); a held one, or one to stop, at once.
+   */
+  const handle = (r: SnapshotRequest, held: boolean): void => {
+    const reply = (m: RequestReply): void => {
+      requests.postMessage(m);
+      if (m.ok && r.stop) vm.stop();
+    };
+    const copy = (): void => { for (const [from, to] of r.copies ?? []) copyFileSync(from, to, constants.COPYFILE_FICLONE); }; // a reflink where the file system can
+    if (writing) return reply({ id: r.id, ok: false, message: 'A snapshot of this VM is being written' });
+    if (held || r.stop) {
+      try {
+        const stats = snapshotMachine(r.file, vm, r.spec, named);
+        copy();
+        reply({ id: r.id, ok: true, stats });
+      } catch (err) {
+        reply({ id: r.id, ok: false, message: message(err) });
+      }
+      return;
     }
-    requests.postMessage(reply);
-    if (reply.ok && r.stop) vm.stop();
+    writing = true;
+    snapshotMachineLive(r.file, vm, r.spec, named, copy).then(
+      stats => reply({ id: r.id, ok: true, stats }),
+      (err: unknown) => reply({ id: r.id, ok: false, message: message(err) }),
+    ).finally(() => { writing = false; });
   };
-  const serve = (): void => { for (let m = receiveMessageOnPort(requests); m; m = receiveMessageOnPort(requests)) handle(m.message as SnapshotRequest); };
-  requests.on('message', handle);
+  const serve = (): void => { for (let m = receiveMessageOnPort(requests); m; m = receiveMessageOnPort(requests)) handle(m.message as SnapshotRequest, true); };
+  requests.on('message', (r: SnapshotRequest) => handle(r, false));
 
   // Device-register accesses, counted at the bus (one wrapper per VM, not per access).
   let mmio = 0;

@@ -175,6 +175,16 @@ export class VirtQueue {
   get driverAddr(): number { return this.driverLo + this.driverHi * TWO32; }
   get deviceAddr(): number { return this.deviceLo + this.deviceHi * TWO32; }
 
+  /**
+   * The rings' guest ranges [address, length] while ready: the device reads and writes them at the
+   * offsets enable() took, without asking GuestMemory again (a snapshot saves these pages first).
+   */
+  rings(): [number, number][] {
+    if (!this.ready) return [];
+    const size = this.size;
+    return [[this.descAddr, Desc.SIZE * size], [this.driverAddr, Avail.HEADER + 2 * size + 2], [this.deviceAddr, Used.HEADER + Used.ELEM_SIZE * size + 2]];
+  }
+
   /** The driver wrote QueueReady = 1: checks size and ring placement. False (and fail()) when they are unusable. */
   enable(): boolean {
     const size = this.size;
