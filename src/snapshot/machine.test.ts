@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { VirtioNineP } from '../devices/virtio/9p/device.js';
 import { VirtMachine, type VirtBoardSpec } from '../machine/virt.js';
 import { hartBytes, saveVirt } from '../machine/virt-state.js';
 import { H } from '../cpu/layout.js';
@@ -153,4 +155,36 @@ test('a live snapshot holds RAM as it was at the instant while the guest runs on
   }
   r.cpu.residency.close();
   for (const v of r.virtio) v.close();
+});
+
+test('a restored guest goes on with its 9P mount and the files it holds open', { timeout: 300_000 }, async t => {
+  const { dir, cleanup } = tempDir('snapshot-9p');
+  t.after(cleanup);
+  const shared = join(dir, 'shared');
+  mkdirSync(shared);
+  writeFileSync(join(shared, 'lines'), 'one\ntwo\nthree\n');
+  const share = (): VirtioNineP => new VirtioNineP({ root: shared, tag: 'host' });
+  const shape: VirtBoardSpec = { memoryMiB: 128, cpus: 1 };
+  const io = { output: (): void => {} };
+  const m = await VirtMachine.create({ ...shape, devices: [share()], firmware: join(GUEST, 'fw_jump.bin'), kernel: join(GUEST, 'Image.gz'), initrd: join(GUEST, 'initramfs.cpio.gz'), append: 'console=ttyS0' }, io);
+  const con = console(m);
+  const ended = m.run();
+  await con.waitFor(/GASANG-READY/);
+  m.input(Buffer.from('mkdir -p /mnt/h && mount -t 9p -o trans=virtio,version=9p2000.L host /mnt/h && exec 3</mnt/h/lines 4>>/mnt/h/log && read a <&3 && echo "got-$a"\n'));
+  await con.waitFor(/got-one/);
+  const path = join(dir, 'vm.snap');
+  await new Promise<void>(resolve => setImmediate(() => { snapshotMachine(path, m, {}, []); m.stop(); resolve(); }));
+  await ended;
+
+  const snap = MachineSnapshot.open(path);
+  t.after(() => snap.close());
+  const r = await snap.restore({ ...shape, devices: [share()] }, io);
+  const rcon = console(r);
+  const running = r.run();
+  r.input(Buffer.from('read b <&3; echo "next-$b"; echo appended >&4; ls /mnt/h | tr "\\n" " "; echo\n'));
+  await rcon.waitFor(/next-two\r\n/);
+  await rcon.waitFor(/lines log/);
+  assert.equal(readFileSync(join(shared, 'log'), 'utf8'), 'appended\n', `written through a descriptor opened before the snapshot: ${JSON.stringify(rcon.text())}`);
+  r.stop();
+  await running;
 });

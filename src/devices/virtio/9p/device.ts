@@ -13,7 +13,7 @@
 import { DeviceId, type FeatureWords, type VirtioContext, type VirtioDevice } from '../device.js';
 import { DescChain } from '../queue.js';
 import { ShareError } from './host-root.js';
-import { DEFAULT_MSIZE, NinePServer } from './server.js';
+import { DEFAULT_MSIZE, NinePServer, type NinePSession } from './server.js';
 
 /** Device feature bits (virtio_9p.h). */
 export const NinePFeature = {
@@ -58,8 +58,10 @@ export class VirtioNineP implements VirtioDevice {
   // Reused for every request: the copied T-message, and the bounce buffer for split replies.
   private readonly request: Uint8Array;
   private readonly bounce: Uint8Array;
+  private readonly log: ((line: string) => void) | undefined;
 
   constructor(opts: VirtioNinePOptions) {
+    this.log = opts.log;
     const tag = Buffer.from(opts.tag, 'utf8');
     if (tag.length === 0 || tag.length > MAX_TAG_BYTES || /[\s\0,]/.test(opts.tag)) {
       throw new ShareError('bad-tag', `Mount tag "${opts.tag}" must be 1 to ${MAX_TAG_BYTES} bytes without spaces or commas`);
@@ -102,15 +104,17 @@ export class VirtioNineP implements VirtioDevice {
   }
 
   /**
-   * Only the tag is saved: open host files cannot be. A restored guest finds its mount's fids
-   * gone (its requests fail with EBADF) and has to mount the share again.
+   * The tag and the session (server.ts save): a restored guest's mount goes on, its open files
+   * opened again by path; files deleted from the host meanwhile are lost to it (EBADF).
    */
-  save(): unknown { return { tag: this.server.tag }; }
+  save(): unknown { return { tag: this.server.tag, session: this.server.save() }; }
 
   restore(state: unknown): void {
-    const s = state as { tag?: unknown } | null;
+    const s = state as { tag?: unknown; session?: NinePSession } | null;
     if (s?.tag !== this.server.tag) throw new ShareError('bad-tag', `Saved share had tag ${String(s?.tag)}, this one has ${this.server.tag}`);
-    this.server.reset();
+    if (s.session === undefined) { this.server.reset(); return; }
+    const lost = this.server.restore(s.session);
+    if (lost) this.log?.(`9p ${this.server.tag}: ${lost} open files of the snapshot are gone from the host; the guest gets EBADF for them`);
   }
 
   private process(): void {

@@ -30,6 +30,8 @@ export class Fid {
   dirCursor = 0;
   /** An entry already taken from `dir` that did not fit in the last reply. */
   dirPeek: Dirent | null = null;
+  /** Host open flags of an opened File or Dir (what a restore opens it with again, less O_TRUNC). */
+  openFlags = 0;
 
   constructor(public path: SharePath) {}
 }
@@ -71,9 +73,10 @@ export class FidTable {
     if (this.open >= this.maxOpen) throw new ProtocolError(Errno.EMFILE, 'Too many open fids');
   }
 
-  markOpen(fid: Fid, fd: number, kind: FidKind.File | FidKind.Dir): void {
+  markOpen(fid: Fid, fd: number, kind: FidKind.File | FidKind.Dir, openFlags: number): void {
     fid.fd = fd;
     fid.kind = kind;
+    fid.openFlags = openFlags;
     this.open++;
   }
 
@@ -88,6 +91,9 @@ export class FidTable {
     for (const fid of this.fids.values()) this.release(fid);
     this.fids.clear();
   }
+
+  /** Every fid, by id. */
+  entries(): IterableIterator<[number, Fid]> { return this.fids.entries(); }
 
   /**
    * After `from` was renamed to `to`, fids that named it or anything below it name the new place

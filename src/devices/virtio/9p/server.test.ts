@@ -6,8 +6,9 @@ import {
 } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { RlerrorReply, type Qid, type TestClient } from './client-testing.js';
+import { RlerrorReply, TestClient, type Qid } from './client-testing.js';
 import { ROOT, TestShare, withShare } from './testing.js';
+import { NinePServer } from './server.js';
 
 const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000;
 const ENOENT = 2, EBADF = 9, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENOTEMPTY = 39, ENODATA = 61, EPROTO = 71;
@@ -358,3 +359,44 @@ describe('9P server: errors', () => {
   });
 });
 
+
+describe('9P server: a session saved and taken up again (snapshots)', () => {
+  const share = new TestShare();
+  const { root: dir, server, c } = share;
+  after(() => share.close());
+
+  it('keeps fids, their paths and open files (not truncated again); files gone from the host are EBADF', () => {
+    share.attach();
+    writeFileSync(join(dir, 'kept'), 'old contents');
+    writeFileSync(join(dir, 'gone'), 'x');
+    mkdirSync(join(dir, 'sub'));
+    const kept = fresh(), gone = fresh(), sub = fresh(), named = fresh();
+    c.walk(ROOT, kept, ['kept']);
+    c.lopen(kept, O_RDWR | O_TRUNC);
+    c.write(kept, 0, 'new');
+    c.walk(ROOT, gone, ['gone']);
+    c.lopen(gone, O_RDONLY);
+    c.walk(ROOT, sub, ['sub']);
+    c.lopen(sub, O_RDONLY);
+    c.walk(ROOT, named, ['sub']);
+    const saved = JSON.parse(JSON.stringify(server.save())) as ReturnType<NinePServer['save']>;
+    unlinkSync(join(dir, 'gone'));
+
+    const again = new NinePServer({ readOnly: false, tag: 'share', root: dir });
+    const c2 = new TestClient(again);
+    try {
+      assert.equal(again.restore(saved), 1, 'one open file is gone');
+      assert.equal(again.fidCount, 4);
+      assert.equal(again.openFidCount, 2);
+      assert.equal(Buffer.from(c2.read(kept, 0, 100)).toString(), 'new', 'what was written, not truncated by the restore');
+      c2.write(kept, 3, '-more');
+      assert.equal(readFileSync(join(dir, 'kept'), 'utf8'), 'new-more');
+      assert.equal(c2.errno(116, 'dqd', [gone, 0, 10]), EBADF);
+      assert.deepEqual(c2.readdir(sub, 0, 4096).map(e => e.name).sort(), ['.', '..']);
+      c2.lopen(named, O_RDONLY); // a walked fid is still a path
+      c2.clunk(named);
+    } finally {
+      again.close();
+    }
+  });
+});

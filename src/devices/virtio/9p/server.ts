@@ -78,6 +78,13 @@ function hostOpenFlags(flags: number): number {
 const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.length);
 const copyName = (b: Uint8Array): Buffer => Buffer.from(b);
 
+/** A 9P session as a snapshot keeps it (JSON): names are base64, flags the host's open flags. */
+export interface NinePSession {
+  negotiated: boolean;
+  msize: number;
+  fids: { id: number; path: string[]; kind: number; flags: number }[];
+}
+
 export class NinePServer {
   readonly tag: string;
   readonly readOnly: boolean;
@@ -306,26 +313,67 @@ export class NinePServer {
       throw new ProtocolError(Errno.EROFS, 'Read-only share');
     }
     this.fids.checkOpenRoom();
-    const host = this.host;
-    let fd: number;
-    if (fid.path.length === 0) {
-      fd = openSync(host.self(host.fd), hostFlags & ~O_NOFOLLOW); // the root: reopened through its descriptor
-    } else {
-      const dfd = host.openDir(fid.path, fid.path.length - 1);
-      try {
-        const name = fid.path[fid.path.length - 1];
-        // Refuse special files before opening: opening a device can have effects of its own.
-        if (!isFileOrDir(lstatSync(host.at(dfd, name)).mode)) throw new ProtocolError(Errno.ENXIO, 'Not a regular file or directory');
-        fd = openSync(host.at(dfd, name), hostFlags);
-      } finally {
-        host.release(dfd);
-      }
-    }
+    const fd = this.openPath(fid.path, hostFlags);
     const st = this.checkOpened(fd);
-    this.fids.markOpen(fid, fd, st.isDirectory() ? FidKind.Dir : FidKind.File);
+    this.fids.markOpen(fid, fd, st.isDirectory() ? FidKind.Dir : FidKind.File, hostFlags);
     this.w.begin(T.Rlopen, tag);
     this.qids.write(this.w, st);
     this.w.u32(0); // iounit 0: the client uses msize - 24
+  }
+
+  /** Opens what `path` names in the share with `hostFlags` (the root through its own descriptor). */
+  private openPath(path: SharePath, hostFlags: number): number {
+    const host = this.host;
+    if (path.length === 0) return openSync(host.self(host.fd), hostFlags & ~O_NOFOLLOW);
+    const dfd = host.openDir(path, path.length - 1);
+    try {
+      const name = path[path.length - 1];
+      // Refuse special files before opening: opening a device can have effects of its own.
+      if (!isFileOrDir(lstatSync(host.at(dfd, name)).mode)) throw new ProtocolError(Errno.ENXIO, 'Not a regular file or directory');
+      return openSync(host.at(dfd, name), hostFlags);
+    } finally {
+      host.release(dfd);
+    }
+  }
+
+  /** The session, for a snapshot: the negotiation and every fid with its path and how it was opened. */
+  save(): NinePSession {
+    const fids: NinePSession['fids'] = [];
+    for (const [id, fid] of this.fids.entries()) {
+      fids.push({ id, path: fid.path.map(n => Buffer.from(n).toString('base64')), kind: fid.kind, flags: fid.openFlags });
+    }
+    return { negotiated: this.negotiated, msize: this.msize, fids };
+  }
+
+  /**
+   * Takes up a saved session: fids name the same paths and opened ones are opened again (without
+   * truncating). A fid whose file is gone from the host (or was unlinked while open) is left out:
+   * the guest gets EBADF for it. Returns how many were left out.
+   */
+  restore(s: NinePSession): number {
+    this.reset();
+    this.negotiated = s.negotiated === true;
+    if (Number.isInteger(s.msize) && s.msize >= MIN_MSIZE && s.msize <= this.maxMsize) this.msize = s.msize;
+    let lost = 0;
+    for (const f of Array.isArray(s.fids) ? s.fids : []) {
+      try {
+        const path = f.path.map(n => new Uint8Array(Buffer.from(n, 'base64')));
+        for (const n of path) checkName(n);
+        if (f.kind === FidKind.File || f.kind === FidKind.Dir) {
+          this.fids.checkFree(f.id);
+          this.fids.checkOpenRoom();
+          const flags = f.flags & ~(O_TRUNC | O_CREAT | O_EXCL);
+          const fd = this.openPath(path, flags);
+          const st = this.checkOpened(fd);
+          this.fids.markOpen(this.fids.add(f.id, path), fd, st.isDirectory() ? FidKind.Dir : FidKind.File, flags);
+        } else {
+          this.fids.add(f.id, path, f.kind === FidKind.Xattr ? FidKind.Xattr : FidKind.Path);
+        }
+      } catch {
+        lost++;
+      }
+    }
+    return lost;
   }
 
   /** fstat of a fresh descriptor; closes it and throws unless it is a regular file or directory. */
@@ -387,7 +435,7 @@ export class NinePServer {
       }
     }
     fid.path = fid.path.concat(copyName(name));
-    this.fids.markOpen(fid, fd, FidKind.File);
+    this.fids.markOpen(fid, fd, FidKind.File, hostFlags);
     this.w.begin(T.Rlcreate, tag);
     this.qids.write(this.w, st);
     this.w.u32(0);
