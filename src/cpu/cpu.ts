@@ -114,6 +114,7 @@ export class Cpu {
   guestMemory(): GuestMemory {
     return new GuestMemory(this.ram, RAM_BASE, (pa, length) => {
       this.clearReservations(pa, length);
+      if (this.views.dirty) for (let p = pa - (pa % 4096); p < pa + length; p += 4096) this.views.markDirty(p);
       const jit = this.jit;
       if (!jit) return;
       for (let page = Math.floor((pa - RAM_BASE) / 4096), last = Math.floor((pa + length - 1 - RAM_BASE) / 4096); page <= last; page++) {
@@ -121,6 +122,21 @@ export class Cpu {
       }
     }, this.views.residency);
   }
+
+  /**
+   * Starts the dirty log (state.ts Views.dirty), or takes it: returns the pages written since the
+   * last call (undefined on the first) and starts a fresh one. The TLBs are emptied, so a page
+   * written from now on is marked again however it is reached. Call it between slices.
+   */
+  takeDirty(): Uint8Array | undefined {
+    const was = this.views.dirty;
+    this.views.dirty = new Uint8Array(Math.ceil(this.ram.length / 4096));
+    for (const h of this.harts) h.mmu.flush(true);
+    return was;
+  }
+
+  /** Ends the dirty log. */
+  stopDirty(): void { this.views.dirty = undefined; }
 
   /** Who brings RAM pages in while a snapshot is still being loaded (memory/residency.ts). */
   get residency(): Residency { return this.views.residency; }

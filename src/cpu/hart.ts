@@ -68,6 +68,7 @@ export class Hart {
 
   /** A host-side write to RAM: translated code on that page becomes stale. */
   private wroteRam(pa: number): void {
+    this.env.v.markDirty(pa);
     const jit = this.env.jit;
     if (!jit) return;
     const page = Math.floor((pa - RAM_BASE) / 4096);

@@ -10,6 +10,13 @@ export class Views {
   readonly f64: Float64Array;
   readonly dv: DataView;
 
+  /**
+   * While set (a migration's dirty log, cpu.ts): 1 for each RAM page written since the log was
+   * last taken. Marked where writes leave the inline fast path: store TLB fills, slow stores,
+   * A/D bit updates and device DMA; taking the log empties the TLBs so every page is marked again.
+   */
+  dirty: Uint8Array | undefined = undefined;
+
   constructor(readonly memory: WebAssembly.Memory, readonly ramBytes: number, readonly residency = new Residency()) {
     const buf = memory.buffer;
     this.u8 = new Uint8Array(buf);
@@ -18,6 +25,12 @@ export class Views {
     this.f32 = new Float32Array(buf);
     this.f64 = new Float64Array(buf);
     this.dv = new DataView(buf);
+  }
+
+  /** Marks the page of guest physical `paddr` (in RAM) written, while the dirty log is on. */
+  markDirty(paddr: number): void {
+    const d = this.dirty;
+    if (d !== undefined) d[Math.floor((paddr - RAM_BASE) / 4096)] = 1;
   }
 
   /** Host offset of a guest physical address if [paddr, paddr+size) lies in RAM (made resident), else -1. */

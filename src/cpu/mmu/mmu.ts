@@ -69,7 +69,7 @@ export class Mmu {
       }
       if (!this.permits(pteLo, access, priv, sum, mxr) || ppn % span) return this.fail(PAGE_FAULT[access]);
       const want = 0x40 | (access === Access.Store ? 0x80 : 0);
-      if ((pteLo & want) !== want) { pteLo |= want; this.v.i32[off >> 2] = pteLo; }
+      if ((pteLo & want) !== want) { pteLo |= want; this.v.i32[off >> 2] = pteLo; this.v.markDirty(pteAddr); }
       this.lastSpan = span;
       return (ppn + (vpage % span)) * 4096 + (lo & 0xfff);
     }
@@ -98,6 +98,7 @@ export class Mmu {
     const off = this.v.ramOffset(page, 4096);
     if (off < 0 || !pmpAllows(pmp, page, 4096, access, priv)) return;
     if (access === Access.Store && this.codePages?.[(page - RAM_BASE) / 4096]) return;
+    if (access === Access.Store) this.v.markDirty(page); // later stores to the page hit the entry unseen
     if (this.lastSpan > 1) this.superpages.add(superpageKey(this.lastSpan, lo, hi));
     const e = (this.s.base + tlbTable(set, access) + ((lo >>> 12) & (TLB_ENTRIES - 1)) * 16) >> 2;
     const i32 = this.v.i32;
