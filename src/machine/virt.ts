@@ -124,6 +124,8 @@ export class VirtMachine {
   private out = new Uint8Array(4096);
   private outLen = 0;
   private wake: (() => void) | undefined;
+  private holds = 0;
+  private released: (() => void) | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
 
   private constructor(readonly spec: VirtBoardSpec, readonly cpu: Cpu, readonly bus: Bus, private readonly io: VirtIo) {
@@ -229,6 +231,20 @@ export class VirtMachine {
     this.consoles[index]?.input(bytes);
   }
 
+  /**
+   * Holds the harts from the next slice on (the event loop runs on: a migration's last pages go
+   * out meanwhile); returns the release. Call it between slices.
+   */
+  hold(): () => void {
+    this.holds++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.holds === 0) this.released?.();
+    };
+  }
+
   /** Asks the run loop to stop soon (Ctrl-A x). */
   stop(): void { this.power ??= { kind: 'poweroff', code: 0 }; this.cpu.stopped = true; this.wake?.(); }
 
@@ -241,6 +257,8 @@ export class VirtMachine {
     const harts = cpu.harts;
     try {
       while (!this.power) {
+        while (this.holds > 0 && !this.power) await new Promise<void>(r => { this.released = r; this.wake = r; });
+        if (this.power) break;
         gate?.enter();
         const start = performance.now();
         let allWaiting = false;

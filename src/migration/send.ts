@@ -1,0 +1,125 @@
+/**
+ * Live migration out (pre-copy): RAM is sent while the guest runs, with the dirty log on
+ * (cpu.ts takeDirty); each round sends what the guest wrote during the last, until what is left
+ * fits the downtime budget at the speed measured, or rounds run out. Then the guest is held, the
+ * rest goes out with the board's and harts' state, and the source waits for the target to say
+ * its guest runs before it ends its own. Whatever fails before that — the target refusing or
+ * dying, the link cut, a corrupt stream — leaves the source VM running as it was.
+ */
+import type { Socket } from 'node:net';
+import { HART_STATE_BYTES } from '../cpu/layout.js';
+import type { VirtMachine } from '../machine/virt.js';
+import { hartBytes, saveVirt, shapeOf } from '../machine/virt-state.js';
+import { FrameReader, FrameWriter, MigrationError, STREAM_VERSION, Tag } from './stream.js';
+
+const PAGE = 4096;
+/** Pages per PAGES frame (1 MiB). */
+const BATCH = 256;
+
+export interface MigrateOutOptions {
+  /** The target's one-time token (it refuses a stream without it). */
+  token: string;
+  /** The VM's owner's description, handed to the target (what it needs to rebuild the VM). */
+  spec: unknown;
+  /** Longest the guest may be held for the last pages (default 50 ms). */
+  downtimeMs?: number;
+  /** Pre-copy rounds at most (default 30): a guest that writes faster than the link gets held longer instead. */
+  maxRounds?: number;
+  /** How long the target may take to answer (default 30 s). */
+  timeoutMs?: number;
+}
+
+export interface MigrationStats {
+  rounds: number;
+  pagesSent: number;
+  bytesSent: number;
+  /** Pages sent while the guest was held. */
+  finalPages: number;
+  /** The guest held, ms: from the hold to the target's answer. */
+  downtimeMs: number;
+  totalMs: number;
+}
+
+/** Migrates `m` over `socket` (connected to a target's migrateIn); resolves once the target runs it, and `m` is stopped. */
+export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOutOptions): Promise<MigrationStats> {
+  const t0 = performance.now();
+  const w = new FrameWriter(socket), r = new FrameReader(socket);
+  const timeout = opts.timeoutMs ?? 30_000;
+  const budget = opts.downtimeMs ?? 50;
+  const cpu = m.cpu;
+  const pages = Math.ceil(cpu.ram.length / PAGE);
+  let release: (() => void) | undefined;
+  let pagesSent = 0, bytesSent = 0;
+  /** PAGES frames of `list`, copied from RAM now. */
+  const frames = (list: ArrayLike<number>, from: number, count: number): Uint8Array => {
+    const payload = new Uint8Array(count * (4 + PAGE)), dv = new DataView(payload.buffer);
+    for (let k = 0; k < count; k++) {
+      const p = list[from + k]!;
+      dv.setUint32(k * (4 + PAGE), p, true);
+      payload.set(cpu.ram.subarray(p * PAGE, (p + 1) * PAGE), k * (4 + PAGE) + 4);
+    }
+    return payload;
+  };
+  const put = async (payload: Uint8Array): Promise<void> => {
+    w.write(Tag.PAGES, payload);
+    pagesSent += payload.length / (4 + PAGE);
+    bytesSent += payload.length;
+    await w.drained();
+  };
+  try {
+    w.json(Tag.HELLO, { version: STREAM_VERSION, token: opts.token, shape: shapeOf(m), spec: opts.spec });
+    await r.expect(Tag.READY, timeout);
+    cpu.takeDirty();
+    // Round 0: every page that is not zero (the target's RAM starts zeroed).
+    let pending: number[] = [];
+    const words = new Int32Array(cpu.ram.buffer, cpu.ram.byteOffset, cpu.ram.length / 4);
+    for (let p = 0; p < pages; p++) {
+      for (let i = p * 1024, end = i + 1024; i < end; i++) if (words[i] !== 0) { pending.push(p); break; }
+    }
+    let rounds = 0;
+    for (;;) {
+      const start = performance.now(), before = bytesSent;
+      for (let i = 0; i < pending.length; i += BATCH) {
+        await put(frames(pending, i, Math.min(BATCH, pending.length - i)));
+        await new Promise(res => setImmediate(res)); // the guest's slices run in between
+      }
+      rounds++;
+      const seconds = Math.max((performance.now() - start) / 1000, 1e-3);
+      const bytesPerMs = (bytesSent - before) / seconds / 1000;
+      pending = dirtyList(cpu.takeDirty()!);
+      if (pending.length * PAGE <= budget * bytesPerMs || rounds >= (opts.maxRounds ?? 30)) break;
+    }
+    // The instant: held from the next slice on; the last pages and the state are taken together, so
+    // what a device writes after it (host input arriving) belongs to after the switch on either side.
+    release = m.hold();
+    const held = performance.now();
+    const last = [...new Set([...pending, ...dirtyList(cpu.takeDirty()!)])].sort((a, b) => a - b);
+    cpu.stopDirty();
+    const final: Uint8Array[] = [];
+    for (let i = 0; i < last.length; i += BATCH) final.push(frames(last, i, Math.min(BATCH, last.length - i)));
+    const harts = new Uint8Array(HART_STATE_BYTES * cpu.harts.length);
+    cpu.harts.forEach((_, i) => harts.set(hartBytes(m, i), i * HART_STATE_BYTES));
+    const state = { virt: saveVirt(m) };
+    for (const f of final) await put(f);
+    w.json(Tag.STATE, state);
+    w.write(Tag.HARTS, harts);
+    w.write(Tag.END);
+    await r.expect(Tag.RUNNING, timeout);
+    const downtimeMs = performance.now() - held;
+    m.stop();
+    release();
+    socket.end();
+    return { rounds, pagesSent, bytesSent, finalPages: last.length, downtimeMs, totalMs: performance.now() - t0 };
+  } catch (err) {
+    cpu.stopDirty();
+    release?.();
+    socket.destroy();
+    throw err instanceof MigrationError ? err : new MigrationError(`Migration failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function dirtyList(d: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let p = 0; p < d.length; p++) if (d[p] === 1) out.push(p);
+  return out;
+}
