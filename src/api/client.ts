@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { GasangError } from '../util/errors.js';
-import type { CloneOptions, CloneResult, SnapshotResult, VmInfo, VmSpec } from '../vm/types.js';
+import type { CloneOptions, CloneResult, IncomingMigration, MigrationResult, SnapshotResult, VmInfo, VmSpec } from '../vm/types.js';
 import type { NetworkInfo, NetworkSpec } from '../vm/networks.js';
 import { connectWebSocket, WebSocketError, type WsConnection } from './websocket.js';
 
@@ -96,6 +96,10 @@ export class ApiClient {
   action(name: string, action: VmAction, body?: unknown): Promise<VmInfo> { return this.call('POST', `${vmPath(name)}/${action}`, body); }
   snapshot(name: string, opts: { file?: string; stop?: boolean } = {}): Promise<{ snapshot: SnapshotResult; vm: VmInfo }> { return this.call('POST', `${vmPath(name)}/snapshot`, opts); }
   restore(name: string, opts: { file?: string } = {}): Promise<VmInfo> { return this.call('POST', `${vmPath(name)}/restore`, opts); }
+  /** Moves the running VM to the gasangd at `to` (its TCP address and API token) by live migration. */
+  migrate(name: string, to: { host: string; port: number; token?: string }): Promise<{ migration: MigrationResult; vm: VmInfo }> { return this.call('POST', `${vmPath(name)}/migrate`, { to }); }
+  /** Readies an incoming VM of `spec` (what a source daemon asks of its target). */
+  acceptMigration(spec: VmSpec): Promise<IncomingMigration> { return this.call('POST', '/v1/migrations', { spec }); }
   /** A new running VM continuing a snapshot of `source` with its own name and MACs (201). */
   clone(source: string, opts: CloneOptions): Promise<CloneResult> { return this.call('POST', `${vmPath(source)}/clone`, opts); }
   host(): Promise<HostResources> { return this.call('GET', '/v1/host'); }

@@ -3,11 +3,12 @@
  * each of them (a test holds the two together). VM paths take a name or an id.
  */
 import type { IncomingMessage } from 'node:http';
+import { ApiClient } from './client.js';
 import type { HostApi, VmHandle } from '../vm/types.js';
 import { ApiError } from './errors.js';
 import { readJson, PathTemplate, type Reply } from './http.js';
 import { renderMetrics, METRICS_CONTENT_TYPE, type RequestCounter } from './metrics.js';
-import { parseCloneBody, parseEmptyBody, parseRestoreBody, parseSnapshotBody, parseStopBody, parseVmSpec } from './spec.js';
+import { parseCloneBody, parseEmptyBody, parseIncomingBody, parseMigrateBody, parseRestoreBody, parseSnapshotBody, parseStopBody, parseVmSpec } from './spec.js';
 import type { WebAssets } from './web.js';
 import type { ConsoleRegistry } from './console.js';
 
@@ -90,6 +91,25 @@ export const ROUTES: readonly Route[] = [
     const clone = await ctx.host.clone(ctx.params.vm!, opts);
     ctx.consoles.watch(ctx.host.get(clone.vm.id));
     return { status: 201, json: clone };
+  }),
+  route('POST', '/v1/vms/{vm}/migrate', async ctx => {
+    const to = parseMigrateBody(await body(ctx));
+    const vm = vmOf(ctx);
+    const target = new ApiClient({ host: to.host, port: to.port, ...(to.token !== undefined ? { token: to.token } : {}) });
+    const migration = await vm.migrate({
+      accept: async spec => {
+        const r = await target.acceptMigration(spec);
+        return { host: to.host, port: r.port, token: r.token };
+      },
+    });
+    return { status: 200, json: { migration, vm: vm.info() } };
+  }),
+  route('POST', '/v1/migrations', async ctx => {
+    const { spec } = parseIncomingBody(await body(ctx));
+    // The incoming thread listens on the address this request came in on (loopback over the Unix socket).
+    const incoming = await ctx.host.acceptMigration(spec, { host: ctx.req.socket.localAddress ?? '127.0.0.1' });
+    ctx.consoles.watch(ctx.host.get(incoming.vm.id));
+    return { status: 201, json: incoming };
   }),
   route('GET', '/v1/vms/{vm}/console', ctx => {
     vmOf(ctx); // an unknown VM is 404 before it is 426

@@ -57,3 +57,22 @@ export function parseCloneBody(body: unknown): { name: string; file?: string } {
   if (typeof o.name !== 'string' || o.name === '') throw new HostError('invalid', 'name: required, the new VM\'s name');
   return { name: o.name, ...snapshotFile(o) };
 }
+
+/** Body of POST /v1/vms/{vm}/migrate: the target gasangd's TCP address and its API token. */
+export function parseMigrateBody(body: unknown): { host: string; port: number; token?: string } {
+  const o = object('body', body);
+  onlyKnown('', o, ['to']);
+  const to = object('to', o.to);
+  onlyKnown('to.', to, ['host', 'port', 'token']);
+  if (typeof to.host !== 'string' || to.host === '') throw new HostError('invalid', 'to.host: required, the target gasangd\'s address');
+  const port = int('to.port', to.port, 1, 65535);
+  if (to.token !== undefined && typeof to.token !== 'string') throw new HostError('invalid', 'to.token: must be a string');
+  return { host: to.host, port, ...(to.token !== undefined ? { token: to.token as string } : {}) };
+}
+
+/** Body of POST /v1/migrations: the spec of the VM a source migrates in. */
+export function parseIncomingBody(body: unknown): { spec: CheckedSpec } {
+  const o = object('body', body);
+  onlyKnown('', o, ['spec']);
+  return { spec: parseVmSpec(o.spec) };
+}

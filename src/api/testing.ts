@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HostError, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
+import { HostError, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type IncomingMigration, type MigrationResult, type MigrationTarget, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
 import { Networks, type NetworkInfo } from '../vm/networks.js';
 import type { PortStats } from '../net/switch/index.js';
 import { ApiClient } from './client.js';
@@ -97,6 +97,14 @@ export class FakeVm implements VmHandle {
     this.expect('restore', 'created', 'stopped', 'crashed');
     if (!this.snapshots.some(s => s.file === file)) throw new HostError('invalid', `Cannot restore ${this.name}: ${file}: No such file`);
     await this.start();
+  }
+
+  /** Asks the target to accept this VM's spec, then ends as migrated (the REST layer's tests; real migrations are src/vm's). */
+  async migrate(target: MigrationTarget): Promise<MigrationResult> {
+    this.expect('migrate', 'running');
+    await target.accept(structuredClone(this.spec));
+    this.end('migrated');
+    return { rounds: 1, pagesSent: 1, bytesSent: 4100, finalPages: 1, downtimeMs: 1, totalMs: 2 };
   }
 
   async pause(): Promise<void> { this.expect('pause', 'running'); this.state = 'paused'; }
@@ -188,6 +196,12 @@ export class FakeHost implements HostApi {
   }
 
   list(): VmInfo[] { return [...this.vms.values()].map(v => v.info()); }
+
+  /** A created VM said to listen for its source on port 1. */
+  async acceptMigration(spec: VmSpec): Promise<IncomingMigration> {
+    const vm = await this.create(spec);
+    return { port: 1, token: 'fake-token', vm: vm.info() };
+  }
 
   /** A running copy of the source's spec under the new name (the REST layer's tests; real clones are src/vm's). */
   async clone(source: string, opts: CloneOptions): Promise<CloneResult> {

@@ -27,6 +27,8 @@ export interface MigrateOutOptions {
   maxRounds?: number;
   /** How long the target may take to answer (default 30 s). */
   timeoutMs?: number;
+  /** Runs once the guest is held, before the last pages are taken (the caller flushes its disks there). */
+  atInstant?: () => void;
 }
 
 export interface MigrationStats {
@@ -93,6 +95,7 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     // what a device writes after it (host input arriving) belongs to after the switch on either side.
     release = m.hold();
     const held = performance.now();
+    opts.atInstant?.();
     const last = [...new Set([...pending, ...dirtyList(cpu.takeDirty()!)])].sort((a, b) => a - b);
     cpu.stopDirty();
     const final: Uint8Array[] = [];

@@ -7,11 +7,11 @@
  * as crashed (its thread failed or hung) — the host and the other VMs carry on. A stopped or
  * crashed VM can start again; its overlays keep what the guest wrote.
  */
-import { closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MachineSnapshot } from '../snapshot/index.js';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createOverlay } from '../storage/open.js';
 import { RAM_OFFSET } from '../cpu/layout.js';
 import { AgentChannel } from './agent.js';
@@ -21,7 +21,7 @@ import { CpuScheduler, type Schedulable } from './scheduler.js';
 import { checkFiles, checkSpec, planOf, userGuestAddress, vmMac, type CheckedSpec } from './spec.js';
 import { VmStore, type VmRecord } from './store.js';
 import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
-import { HostError, type NicCounters, type NicInfo, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type HostOptions, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec } from './types.js';
+import { HostError, type NicCounters, type NicInfo, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type IncomingMigration, type MigrationResult, type MigrationTarget, type HostOptions, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
 import { claimConflict, diskClaims, type DiskClaim } from './disk-claims.js';
 import { Networks, type NetworkInfo } from './networks.js';
@@ -170,6 +170,19 @@ export class Host implements HostApi {
     }
   }
 
+  async acceptMigration(input: VmSpec, opts: { host?: string } = {}): Promise<IncomingMigration> {
+    this.assertOpen();
+    const vm = await this.create(input) as Vm;
+    const token = randomBytes(24).toString('hex');
+    try {
+      const port = await vm.receive({ host: opts.host ?? '127.0.0.1', token }, () => void this.remove(vm.id).catch(() => {}));
+      return { port, token, vm: vm.info() };
+    } catch (err) {
+      await this.remove(vm.id).catch(() => {});
+      throw err;
+    }
+  }
+
   get(nameOrId: string): Vm {
     const vm = this.find(nameOrId);
     if (!vm) throw new HostError('not-found', `No VM named ${JSON.stringify(nameOrId)}`);
@@ -186,7 +199,10 @@ export class Host implements HostApi {
     if (ACTIVE.has(vm.state)) throw new HostError('conflict', `Cannot remove ${vm.name}: it is ${vm.state} (stop it first)`);
     this.store.delete(vm.id);
     this.vms.delete(vm.id);
-    rmSync(join(this.stateDir, 'vms', vm.id), { recursive: true, force: true });
+    const dir = join(this.stateDir, 'vms', vm.id);
+    // A VM that migrated away handed its overlays to the target, which uses them in place.
+    if (vm.info().exit?.reason === 'migrated') for (const f of readdirSync(dir)) { if (!/^drive\d+\.qcow2$/.test(f)) rmSync(join(dir, f), { recursive: true, force: true }); }
+    else rmSync(dir, { recursive: true, force: true });
   }
 
   /** @internal Refuses a spec whose NICs name networks the host does not have. */
@@ -321,6 +337,9 @@ export class Vm implements VmHandle, Schedulable {
   /** Switch ports of this run's network NICs. */
   private readonly ports: { network: string; id: string }[] = [];
   private readonly hub: ConsoleHub;
+  private onIncoming: ((port: number) => void) | undefined;
+  /** The thread while it starts (an incoming migration waits there for its source): what kill() ends. */
+  private starting: VmThread | undefined;
   /** @internal The guest agent's channel (agent.ts). */
   readonly agent = new AgentChannel(bytes => this.thread?.agentInput(bytes));
 
@@ -410,6 +429,40 @@ export class Vm implements VmHandle, Schedulable {
     return this.run(file, drives);
   }
 
+  /**
+   * @internal An incoming migration (Host.acceptMigration): starts the thread listening; resolves
+   * with its port. `failed` runs when the migration does not complete.
+   */
+  receive(at: { host: string; token: string }, failed: () => void): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.onIncoming = resolve;
+      this.run(undefined, undefined, at).catch((err: unknown) => { reject(err); failed(); });
+    });
+  }
+
+  async migrate(target: MigrationTarget): Promise<MigrationResult> {
+    this.must('migrate', ['running']);
+    const thread = this.thread!;
+    if (this.spec.nics?.length) throw new HostError('invalid', `Cannot migrate ${this.name}: network cards cannot move yet`);
+    // The target uses the same disk files (shared storage): an overlay goes as the qcow2 image it is.
+    const spec = { ...structuredClone(this.spec), drives: this.spec.drives?.map((d, i) => (d.overlay ? { ...d, file: this.host.overlayOf(this.id, i), format: 'qcow2' as const, overlay: false } : d)) };
+    let at;
+    try {
+      at = await target.accept(spec);
+    } catch (err) {
+      throw new HostError('conflict', `Cannot migrate ${this.name}: the target refused: ${(err as Error).message}`, { cause: err });
+    }
+    let stats;
+    try {
+      stats = await thread.migrate(at.host, at.port, at.token, { kind: 'gasangd' });
+    } catch (err) {
+      throw new HostError('conflict', `Cannot migrate ${this.name}: ${(err as Error).message} (it runs on here)`, { cause: err });
+    }
+    await thread.ended;
+    await Promise.resolve();
+    return { rounds: stats.rounds, pagesSent: stats.pagesSent, bytesSent: stats.bytesSent, finalPages: stats.finalPages, downtimeMs: stats.downtimeMs, totalMs: stats.totalMs };
+  }
+
   /** The snapshot file to use: `file` (resolved) or the VM's own in the state directory. */
   snapshotFile(file: string | undefined): string {
     if (file === undefined) return join(this.host.stateDir, 'vms', this.id, 'snapshot.gsnap');
@@ -418,9 +471,10 @@ export class Vm implements VmHandle, Schedulable {
   }
 
   /** Starts a run: a boot, or with `restore` the continuation of a snapshot. */
-  private async run(restore?: string, restoreDrives?: Record<string, string>): Promise<void> {
+  private async run(restore?: string, restoreDrives?: Record<string, string>, incoming?: { host: string; token: string }): Promise<void> {
     this.host.assertOpen();
     this.must(restore ? 'restore' : 'start', ['created', 'stopped', 'crashed']);
+    if (this.record.exit?.reason === 'migrated') throw new HostError('conflict', `Cannot start ${this.name}: it migrated away (${this.record.exit.message ?? ''}); its disks belong to the target now`);
     checkFiles(this.spec);
     this.host.reserve(this);
     const claims = diskClaims(this.spec, i => this.host.overlayOf(this.id, i));
@@ -433,7 +487,7 @@ export class Vm implements VmHandle, Schedulable {
     let thread: VmThread;
     try {
       this.host.checkNetworks(this.spec);
-      const plan = { ...planOf(this.spec, i => this.host.overlayOf(this.id, i)), ...(restore ? { restore, restoreDrives } : {}) };
+      const plan = { ...planOf(this.spec, i => this.host.overlayOf(this.id, i)), ...(restore ? { restore, restoreDrives } : {}), ...(incoming ? { incoming } : {}) };
       for (const [i, nic] of plan.nics.entries()) {
         if (nic.kind !== 'network') continue;
         const { id, handle } = await this.host.networks.attach(nic.network, this.name, i, nic);
@@ -443,9 +497,9 @@ export class Vm implements VmHandle, Schedulable {
       thread = await VmThread.start(
         plan,
         this.host.scheduler.wake.buffer,
-        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; } },
-        control => { this.control = control; this.host.scheduler.add(this); },
-      );
+        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), incoming: port => this.onIncoming?.(port), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; } },
+        (control, starting) => { this.control = control; this.starting = starting; this.host.scheduler.add(this); },
+      ).finally(() => { this.starting = undefined; });
     } catch (err) {
       this.host.scheduler.remove(this);
       this.claims = undefined;
@@ -510,7 +564,7 @@ export class Vm implements VmHandle, Schedulable {
 
   async kill(): Promise<void> {
     const thread = this.thread;
-    if (!thread) return;
+    if (!thread) { await this.starting?.kill(); return; }
     await thread.kill();
   }
 

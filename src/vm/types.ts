@@ -109,7 +109,7 @@ export interface VmInfo {
   startedAt?: string;
   stoppedAt?: string;
   /** How the last run ended (guest power-off, reset, forced stop, kill, emulation crash). */
-  exit?: { reason: 'poweroff' | 'reset' | 'stopped' | 'killed' | 'crashed'; code?: number; message?: string };
+  exit?: { reason: 'poweroff' | 'reset' | 'stopped' | 'killed' | 'crashed' | 'migrated'; code?: number; message?: string };
   usage: VmUsage;
   /** The VM's network cards, with their addresses and, while it runs, their counters. */
   nics?: NicInfo[];
@@ -161,6 +161,26 @@ export interface SnapshotResult {
   /** A running VM's: from the request to the file in place, ms. */
   totalMs?: number;
 }
+
+/** Where a VM migrates to: `accept` readies an incoming VM of `spec` on the target host and says where its thread listens. */
+export interface MigrationTarget {
+  accept(spec: VmSpec): Promise<{ host: string; port: number; token: string }>;
+}
+
+/** A finished migration, as the source saw it. */
+export interface MigrationResult {
+  /** Pre-copy rounds, pages and bytes sent (all rounds), pages sent while the guest was held. */
+  rounds: number;
+  pagesSent: number;
+  bytesSent: number;
+  finalPages: number;
+  /** The guest held, ms (from the hold to the target's word that it runs), and the whole migration. */
+  downtimeMs: number;
+  totalMs: number;
+}
+
+/** An incoming migration, ready: where the source connects, with the token it must present. */
+export interface IncomingMigration { port: number; token: string; vm: VmInfo }
 
 /** How to clone a VM. */
 export interface CloneOptions {
@@ -240,6 +260,12 @@ export interface VmHandle {
   snapshot(opts?: { file?: string; stop?: boolean }): Promise<SnapshotResult>;
   /** Starts a created, stopped or crashed VM from a snapshot of it (default file as for snapshot) instead of booting. */
   restore(opts?: { file?: string }): Promise<void>;
+  /**
+   * Moves the running VM to another host by live migration: `target` readies an incoming VM
+   * there (the REST layer asks the other gasangd). The VM here ends as migrated; its disks (the
+   * same files: shared storage) belong to the target from then on. Any failure leaves it running.
+   */
+  migrate(target: MigrationTarget): Promise<MigrationResult>;
   /** Attaches a console client; `write: true` takes the write side (conflict if held). */
   attachConsole(opts?: { write?: boolean }): ConsoleClient;
   /** Resolves when the VM's current run ends (immediately if not running). */
@@ -259,6 +285,12 @@ export interface HostApi {
    * overlays are copies of the source's at the snapshot (the base images stay shared, read-only).
    */
   clone(source: string, opts: CloneOptions): Promise<CloneResult>;
+  /**
+   * Creates a VM of `spec` that a source host migrates in (Vm.migrate there): its thread listens
+   * on a free port of `host` (default 127.0.0.1) for one source with the token. If the migration
+   * fails the VM is removed again.
+   */
+  acceptMigration(spec: VmSpec, opts?: { host?: string }): Promise<IncomingMigration>;
   /** Host-wide figures: memory committed to running VMs, its limit, host cores. */
   resources(): { memoryCommittedBytes: number; memoryLimitBytes: number; cores: number };
   /** Stops every VM (forced after the timeout) and closes the store. */

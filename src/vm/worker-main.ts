@@ -12,14 +12,17 @@ import { constants, copyFileSync, openSync, readSync, readlinkSync } from 'node:
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { MachineSnapshot, revertDrives, snapshotMachine, snapshotMachineLive, type DiskRef } from '../snapshot/index.js';
 import { withAgentBootarg } from './agent.js';
-import { VirtMachine, type RunGate, type VirtDrive, type VirtNic } from '../machine/virt.js';
+import { VirtMachine, type RunGate, type VirtBoardSpec, type VirtDrive, type VirtIo, type VirtNic } from '../machine/virt.js';
 import { openNic, type NicConfig } from '../net/nic.js';
 import type { NicCounters } from './types.js';
 import { H } from '../cpu/layout.js';
 import type { VirtioNineP } from '../devices/virtio/9p/device.js';
 import { driveFile, openDrives, openShares, snapshotDrives, type AttachDrive } from './attach.js';
 import { Activity, Control, F, HostWake, W } from './control.js';
-import type { FromVm, RequestReply, SnapshotRequest, ToVm, VmPlan } from './worker.js';
+import type { FromVm, RequestReply, ToVm, VmPlan, VmRequest } from './worker.js';
+import { createServer, connect, type Socket } from 'node:net';
+import { migrateIn } from '../migration/receive.js';
+import { migrateOut } from '../migration/send.js';
 
 const port = parentPort!;
 const { plan, control, hostWake, requests } = workerData as { plan: VmPlan; control: SharedArrayBuffer; hostWake: SharedArrayBuffer; requests: MessagePort };
@@ -92,9 +95,11 @@ async function main(): Promise<void> {
       consoleOutput: (_: number, bytes: Uint8Array) => send({ type: 'agent', bytes }, [bytes.buffer as ArrayBuffer]),
       log,
     };
-    vm = saved
-      ? await saved.restore(board, io)
-      : await VirtMachine.create({ ...board, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd, append: withAgentBootarg(plan.append) }, io);
+    vm = plan.incoming
+      ? await incoming(plan.incoming, board, io)
+      : saved
+        ? await saved.restore(board, io)
+        : await VirtMachine.create({ ...board, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd, append: withAgentBootarg(plan.append) }, io);
   } catch (err) {
     for (const d of drives) d.disk.close();
     for (const s of shares) s.close();
@@ -110,11 +115,23 @@ async function main(): Promise<void> {
    * A request from the host's request port, served between slices. A running VM is snapshotted
    * live (held only for its state: snapshot/live.ts); a held one, or one to stop, at once.
    */
-  const handle = (r: SnapshotRequest, held: boolean): void => {
+  const handle = (r: VmRequest, held: boolean): void => {
     const reply = (m: RequestReply): void => {
       requests.postMessage(m);
-      if (m.ok && r.stop) vm.stop();
+      if (m.ok && r.type === 'snapshot' && r.stop) vm.stop();
     };
+    if (r.type === 'migrate') {
+      if (writing || held) return reply({ id: r.id, ok: false, message: writing ? 'A snapshot or migration of this VM is under way' : 'The VM is paused: resume it to migrate it' });
+      writing = true;
+      const sock = connect(r.port, r.host);
+      sock.on('error', () => {}); // migrateOut reports it
+      // The disks go to the target as they are: flushed before the last pages leave.
+      migrateOut(vm, sock, { token: r.token, spec: r.spec, atInstant: () => { for (const d of drives) d.disk.flush(); } }).then(
+        stats => reply({ id: r.id, ok: true, stats }),
+        (err: unknown) => reply({ id: r.id, ok: false, message: message(err) }),
+      ).finally(() => { writing = false; });
+      return;
+    }
     const copy = (): void => { for (const [from, to] of r.copies ?? []) copyFileSync(from, to, constants.COPYFILE_FICLONE); }; // a reflink where the file system can
     if (writing) return reply({ id: r.id, ok: false, message: 'A snapshot of this VM is being written' });
     if (held || r.stop) {
@@ -133,8 +150,8 @@ async function main(): Promise<void> {
       (err: unknown) => reply({ id: r.id, ok: false, message: message(err) }),
     ).finally(() => { writing = false; });
   };
-  const serve = (): void => { for (let m = receiveMessageOnPort(requests); m; m = receiveMessageOnPort(requests)) handle(m.message as SnapshotRequest, true); };
-  requests.on('message', (r: SnapshotRequest) => handle(r, false));
+  const serve = (): void => { for (let m = receiveMessageOnPort(requests); m; m = receiveMessageOnPort(requests)) handle(m.message as VmRequest, true); };
+  requests.on('message', (r: VmRequest) => handle(r, false));
 
   // Device-register accesses, counted at the bus (one wrapper per VM, not per access).
   let mmio = 0;
@@ -213,6 +230,28 @@ async function main(): Promise<void> {
     send({ type: 'exit', kind: end.kind, code: end.code });
   } catch (err) {
     send({ type: 'failed', message: `Emulation failed: ${message(err)}` });
+  }
+}
+
+/** How long an incoming migration waits for its source to connect. */
+const INCOMING_WAIT_MS = 60_000;
+
+/** Listens on a free port of `at.host`, tells the host which, and takes the VM from the first source with the token. */
+async function incoming(at: { host: string; token: string }, board: VirtBoardSpec, io: VirtIo): Promise<VirtMachine> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, at.host, resolve); });
+  send({ type: 'incoming', port: (server.address() as { port: number }).port });
+  try {
+    const sock = await new Promise<Socket>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`No source connected within ${INCOMING_WAIT_MS / 1000} s`)), INCOMING_WAIT_MS);
+      server.once('connection', s => { clearTimeout(timer); resolve(s); });
+    });
+    sock.on('error', () => {}); // migrateIn reports it
+    const got = await migrateIn(sock, { token: at.token, board: () => ({ board, io }) });
+    await got.confirm();
+    return got.vm;
+  } finally {
+    server.close();
   }
 }
 

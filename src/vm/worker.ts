@@ -31,6 +31,7 @@ import type { NicCounters } from './types.js';
 import { handleTransfer } from '../net/switch/index.js';
 import { Control, W } from './control.js';
 import type { SnapshotStats } from '../snapshot/index.js';
+import type { MigrationStats } from '../migration/send.js';
 
 /** What the VM thread boots: the spec with defaults applied, paths resolved, overlays made. */
 export interface VmPlan {
@@ -49,6 +50,8 @@ export interface VmPlan {
   restore?: string;
   /** A clone's restore: the snapshot's drive files → this VM's copies of them (reverted instead). */
   restoreDrives?: Record<string, string>;
+  /** Receive the VM by live migration instead of booting: listen on `host` (a free port) for a source presenting `token`. */
+  incoming?: { host: string; token: string };
 }
 
 /** Host → VM thread, on the request port: served between slices, even while the VM is held. */
@@ -61,8 +64,11 @@ export interface SnapshotRequest {
   /** Files copied [from, to] while the VM is still held after the snapshot: a clone's disks, flushed and quiet. */
   copies?: [string, string][];
 }
+/** Host → VM thread, on the request port: migrate the running VM to a target thread listening at host:port. */
+export interface MigrateRequest { id: number; type: 'migrate'; host: string; port: number; token: string; spec: unknown }
+export type VmRequest = SnapshotRequest | MigrateRequest;
 /** VM thread → host, on the request port. */
-export type RequestReply = { id: number; ok: true; stats: SnapshotStats } | { id: number; ok: false; message: string };
+export type RequestReply = { id: number; ok: true; stats: SnapshotStats | MigrationStats } | { id: number; ok: false; message: string };
 
 /** Host → VM thread. */
 export type ToVm =
@@ -77,6 +83,7 @@ export type InjectedFault = 'throw' | 'hang';
 /** VM thread → host. */
 export type FromVm =
   | { type: 'running'; warnings: string[] }
+  | { type: 'incoming'; port: number }
   | { type: 'output'; bytes: Uint8Array }
   | { type: 'agent'; bytes: Uint8Array }
   | { type: 'log'; line: string }
@@ -86,7 +93,7 @@ export type FromVm =
 
 /** How a run ended. */
 export interface RunEnd {
-  reason: 'poweroff' | 'reset' | 'stopped' | 'killed' | 'crashed';
+  reason: 'poweroff' | 'reset' | 'stopped' | 'killed' | 'crashed' | 'migrated';
   code?: number;
   message?: string;
 }
@@ -95,6 +102,8 @@ export interface VmThreadEvents {
   output(bytes: Uint8Array): void;
   /** What the guest agent (guest/agent.sh) wrote on its port. */
   agent?(bytes: Uint8Array): void;
+  /** An incoming migration's thread listens on this port. */
+  incoming?(port: number): void;
   log(line: string): void;
   nics?(stats: NicCounters[]): void;
 }
@@ -120,7 +129,7 @@ export class VmThread {
   private lastBeats = -1;
   private lastBeatCpuNs = 0;
   private readonly requests = new MessageChannel();
-  private readonly pending = new Map<number, { resolve: (s: SnapshotStats) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (s: SnapshotStats | MigrationStats) => void; reject: (e: Error) => void }>();
   private nextRequest = 1;
 
   private constructor(plan: VmPlan, hostWake: SharedArrayBuffer, private readonly events: VmThreadEvents, onRunning: (err?: string) => void) {
@@ -144,6 +153,7 @@ export class VmThread {
       switch (m.type) {
         case 'output': events.output(m.bytes); break;
         case 'agent': events.agent?.(m.bytes); break;
+        case 'incoming': events.incoming?.(m.port); break;
         case 'log': events.log(m.line); break;
         case 'nics': events.nics?.(m.stats); break;
         case 'running': running = true; this.warnings = m.warnings; onRunning(); break;
@@ -167,12 +177,12 @@ export class VmThread {
   /**
    * Starts the thread; resolves once the board is built and the guest runs, rejects with the
    * reason it could not. `hostWake`: the scheduler's (control.ts HostWake); `control` sees the
-   * VM's control words before the thread runs.
+   * VM's control words, and the thread, before the guest runs (a kill may end it meanwhile).
    */
-  static start(plan: VmPlan, hostWake: SharedArrayBuffer, events: VmThreadEvents, control?: (c: Control) => void): Promise<VmThread> {
+  static start(plan: VmPlan, hostWake: SharedArrayBuffer, events: VmThreadEvents, control?: (c: Control, starting: VmThread) => void): Promise<VmThread> {
     return new Promise((resolve, reject) => {
       const t: VmThread = new VmThread(plan, hostWake, events, err => (err === undefined ? resolve(t) : reject(new Error(err))));
-      control?.(t.control);
+      control?.(t.control, t);
     });
   }
 
@@ -196,8 +206,28 @@ export class VmThread {
     const setEnding = stop && !this.endingAs;
     if (setEnding) this.endingAs = { reason: 'stopped', message: 'Stopped after a snapshot' };
     return new Promise<SnapshotStats>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: st => resolve(st as SnapshotStats), reject });
       const req: SnapshotRequest = { id, type: 'snapshot', file, spec, stop, ...(copies ? { copies } : {}) };
+      this.requests.port1.postMessage(req);
+      this.control.request();
+    }).catch((err: unknown) => {
+      if (setEnding && !this.done) this.endingAs = undefined;
+      throw err;
+    });
+  }
+
+  /**
+   * Migrates the running VM to the thread listening at host:port (an incoming migration of
+   * another host); on success the run ends as migrated. Rejects, the VM running on, when it cannot.
+   */
+  migrate(host: string, port: number, token: string, spec: unknown): Promise<MigrationStats> {
+    if (this.done) return Promise.reject(new Error('The VM thread has ended'));
+    const id = this.nextRequest++;
+    const setEnding = !this.endingAs;
+    if (setEnding) this.endingAs = { reason: 'migrated', message: `Migrated to ${host}:${port}` };
+    return new Promise<MigrationStats>((resolve, reject) => {
+      this.pending.set(id, { resolve: st => resolve(st as MigrationStats), reject });
+      const req: MigrateRequest = { id, type: 'migrate', host, port, token, spec };
       this.requests.port1.postMessage(req);
       this.control.request();
     }).catch((err: unknown) => {

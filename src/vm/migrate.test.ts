@@ -1,0 +1,68 @@
+/**
+ * Live migration between two hosts (two daemons' Host objects, their VM threads speaking TCP on
+ * loopback): a VM counting on its console moves with its overlay disk and goes on counting there
+ * without a gap; a target that dies, a port nobody listens on and a wrong token each leave the
+ * source running; a VM that migrated away cannot start again here and keeps its disk for the target.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Host } from './host.js';
+import { HostError, type MigrationTarget } from './types.js';
+import { ConsoleText, tempDir } from './testing.js';
+
+const counts = (text: string): number[] => [...text.matchAll(/N=(\d+)\r\n/g)].map(m => Number(m[1]));
+const READ_DISK = 'dd if=/dev/vda bs=16 count=1 2>/dev/null | tr -dc a-z0-9-; echo';
+
+test('a counting VM moves to another host with its disk and counts on; failures leave it running', { timeout: 600_000 }, async t => {
+  const { dir, cleanup } = tempDir('vm-migrate');
+  const a = new Host({ stateDir: join(dir, 'a') }), b = new Host({ stateDir: join(dir, 'b') });
+  t.after(async () => { await a.close({ timeoutMs: 1000 }); await b.close({ timeoutMs: 1000 }); cleanup(); });
+  const base = join(dir, 'base.raw');
+  writeFileSync(base, new Uint8Array(1 << 20));
+  const vm = await a.create({ name: 'mover', memoryMiB: 128, drives: [{ file: base, overlay: true }] });
+  await vm.start();
+  const con = new ConsoleText(vm, true);
+  await con.waitFor('GASANG-READY', 60_000);
+  await con.run(`printf '%-16s' from-a | dd of=/dev/vda bs=16 count=1 conv=fsync 2>/dev/null; echo wrote`, 'wrote', 10_000);
+  // In the background, so the shell still takes commands while it counts.
+  con.client.write('(i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo N=$i; sleep 0.01; done) &\n');
+  await con.waitFor('N=20\r\n', 30_000);
+  const toB: MigrationTarget = { accept: async spec => ({ host: '127.0.0.1', ...(await b.acceptMigration(spec)) }) };
+
+  // Failures first: each leaves the VM running here, and the target keeps nothing.
+  const refusals: [string, MigrationTarget, RegExp][] = [
+    ['nobody listens', { accept: async () => ({ host: '127.0.0.1', port: 1, token: 'x' }) }, /ECONNREFUSED|connection failed|closed/],
+    ['wrong token', { accept: async spec => ({ ...(await toB.accept(spec)), token: 'wrong' }) }, /Wrong migration token/],
+    ['the target dies', { accept: async spec => { const at = await toB.accept(spec); setTimeout(() => void b.get('mover').kill(), 30); return at; } }, /closed|failed|refused/],
+  ];
+  for (const [name, target, message] of refusals) {
+    await assert.rejects(vm.migrate(target), (e: unknown) => { assert.ok(e instanceof HostError && message.test(e.message), `${name}: ${String(e)}`); return true; });
+    assert.equal(vm.info().state, 'running', name);
+    const last = counts(con.text).at(-1)!;
+    await con.waitFor(`N=${last + 10}\r\n`, 30_000);
+    for (let i = 0; i < 100 && b.list().length; i++) await new Promise(r => setTimeout(r, 20));
+    assert.deepEqual(b.list(), [], `${name}: the target removed its VM again`);
+  }
+
+  const result = await vm.migrate(toB);
+  t.diagnostic(`migrated: ${JSON.stringify(result)}`);
+  assert.deepEqual([vm.info().state, vm.info().exit?.reason], ['stopped', 'migrated']);
+  const moved = b.get('mover');
+  assert.equal(moved.info().state, 'running');
+  const there = new ConsoleText(moved, true);
+  const lastHere = counts(con.text).at(-1)!;
+  await there.waitFor(`N=${lastHere + 20}\r\n`, 30_000);
+  const all = [...counts(con.text), ...counts(there.text)];
+  assert.deepEqual(all, Array.from({ length: all.length }, (_, i) => i + 1), `the count goes on at ${counts(there.text)[0]} after ${lastHere} here`);
+  await there.run(READ_DISK, /\nfrom-a\r\n/, 10_000);
+
+  await assert.rejects(vm.start(), (e: unknown) => e instanceof HostError && /migrated away/.test(e.message));
+  const overlay = join(dir, 'a', 'vms', vm.id, 'drive0.qcow2');
+  await a.remove('mover');
+  assert.ok(existsSync(overlay), 'the overlay the target uses stays');
+  await moved.kill();
+  execFileSync('qemu-img', ['check', '-q', overlay]);
+});
