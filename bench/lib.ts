@@ -1,4 +1,5 @@
 /** Helpers for the benchmarks: timing a process to a console marker, statistics, host facts, BENCHMARKS.md sections. */
+import type { ConsoleClient, VmHandle } from '../src/vm/types.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, loadavg } from 'node:os';
@@ -395,3 +396,17 @@ export function timedBenchLines(lines: readonly ConsoleLine[]): TimedBench[] {
 }
 
 export const loadText = (l: readonly number[]): string => l.map(x => x.toFixed(2)).join(' ');
+
+/** The console of a VM of an in-process Host (src/vm/host.ts, as gasangd runs it), read in lines. */
+export class VmConsole extends LineConsole {
+  protected readonly what: string;
+  private readonly client: ConsoleClient;
+  constructor(vm: VmHandle, name: string) {
+    super();
+    this.what = `VM ${name}`;
+    this.client = vm.attachConsole({ write: true });
+    this.client.onData(b => this.onOutput(Buffer.from(b).toString('latin1')));
+  }
+  protected type(text: string): void { this.client.write(text); }
+  detach(): void { this.client.detach(); }
+}

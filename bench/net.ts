@@ -29,10 +29,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   EMULATOR_TITLE, LineConsole, benchInitramfs, bootToShell, commandLine, debianKernel, emulatorCommand, hostFacts, loadText,
-  parseBenchLine, stats, writeSection, ConsoleProcess, type Boot, type BenchLine, type Emulator, type Stats,
+  parseBenchLine, stats, writeSection, ConsoleProcess, VmConsole, type Boot, type BenchLine, type Emulator, type Stats,
 } from './lib.js';
 import { Host } from '../src/vm/host.js';
-import type { ConsoleClient, VmHandle } from '../src/vm/types.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -138,19 +137,6 @@ function fetchOnce(port: number, path: string): Promise<{ status: number; bytes:
 // ---- the guest side ----
 
 /** A gasang VM's console (a VM of the in-process Host) as lines. */
-class VmConsole extends LineConsole {
-  protected readonly what: string;
-  private readonly client: ConsoleClient;
-  constructor(vm: VmHandle, name: string) {
-    super();
-    this.what = `VM ${name}`;
-    this.client = vm.attachConsole({ write: true });
-    this.client.onData(b => this.onOutput(Buffer.from(b).toString('latin1')));
-  }
-  protected type(text: string): void { this.client.write(text); }
-  detach(): void { this.client.detach(); }
-}
-
 /** Seconds from busybox `time`'s `real` line (`real\t0m 3.32s`). */
 function realSeconds(lines: string[]): number | undefined {
   for (const l of lines) {

@@ -164,6 +164,22 @@ describe('the server against docs/openapi.json', () => {
     await check(u, 'POST', '/v1/vms/doc/clone', 409, { body: '{"name": "doc-2"}' });
     await check(u, 'POST', '/v1/vms/doc-2/kill', 200);
     await check(u, 'DELETE', '/v1/vms/doc-2', 204);
+    // Migration: the fake host accepts a spec; the fake VM asks its target (another fake daemon) and ends as migrated.
+    await check(u, 'POST', '/v1/migrations', 400, { body: '{}' });
+    await check(u, 'POST', '/v1/migrations', 201, { body: '{"spec": {"name": "incoming"}}' });
+    await check(u, 'POST', '/v1/migrations', 409, { body: '{"spec": {"name": "incoming"}}' });
+    await check(u, 'DELETE', '/v1/vms/incoming', 204);
+    const to = (port: number): string => JSON.stringify({ to: { host: '127.0.0.1', port, token } });
+    await check(u, 'POST', '/v1/vms/doc/migrate', 400, { body: '{"to": {"host": "127.0.0.1"}}' });
+    await check(u, 'POST', '/v1/vms/nope/migrate', 404, { body: to(d.port!) });
+    await check(u, 'POST', '/v1/vms/doc/migrate', 409, { body: to(d.port!) }); // to itself: the name is taken
+    const other = await startTestDaemon({ token });
+    try {
+      await check(u, 'POST', '/v1/vms/doc/migrate', 200, { body: to(other.port!) });
+      assert.equal((await other.client.inspect('doc')).state, 'created');
+    } finally {
+      await other.close();
+    }
     await check(u, 'POST', '/v1/vms/doc/stop', 200, { body: '{"timeoutMs": 100}' });
     await check(u, 'POST', '/v1/vms/doc/start', 200);
     await check(u, 'POST', '/v1/vms/doc/kill', 200);

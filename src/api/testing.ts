@@ -102,7 +102,11 @@ export class FakeVm implements VmHandle {
   /** Asks the target to accept this VM's spec, then ends as migrated (the REST layer's tests; real migrations are src/vm's). */
   async migrate(target: MigrationTarget): Promise<MigrationResult> {
     this.expect('migrate', 'running');
-    await target.accept(structuredClone(this.spec));
+    try {
+      await target.accept(structuredClone(this.spec));
+    } catch (err) {
+      throw new HostError('conflict', `Cannot migrate ${this.name}: the target refused: ${(err as Error).message}`);
+    }
     this.end('migrated');
     return { rounds: 1, pagesSent: 1, bytesSent: 4100, finalPages: 1, downtimeMs: 1, totalMs: 2 };
   }

@@ -118,6 +118,21 @@ describe('gasang vm against a daemon', () => {
     assert.deepEqual(d.host.list(), []);
   });
 
+  test('migrate: the VM moves to the gasangd named by --to, with its token', async () => {
+    const target = await startTestDaemon({ token: 'target-token-0123456789' });
+    try {
+      assert.equal(await vm('create', '--name', 'mover', '--start'), 0);
+      assert.equal(await vm('migrate', 'mover', '--to', `127.0.0.1:${target.port}`, '--token', 'target-token-0123456789'), 0);
+      assert.match(out, /^mover: moved to 127\.0\.0\.1:\d+ in \d+ ms \(1 rounds, 0\.0 MiB\), the guest held \d+ ms\n$/);
+      assert.equal(d.host.get('mover').info().exit?.reason, 'migrated');
+      assert.equal((await target.client.inspect('mover')).spec.name, 'mover');
+      await assert.rejects(vm('migrate', 'mover', '--to', 'nowhere'), /needs --to HOST:PORT/);
+      await vm('rm', 'mover');
+    } finally {
+      await target.close();
+    }
+  });
+
   test("the daemon's refusals and the user's mistakes are errors with one line", async () => {
     await assert.rejects(vm('start', 'ghost'), (e: unknown) => e instanceof ApiClientError && e.status === 404 && /ghost/.test(e.message));
     await assert.rejects(vm('create', '--name', 'x', '--cpu-limit', '500'), (e: unknown) => e instanceof ApiClientError && e.status === 400 && /cpuLimit: 500% is out of range/.test(e.message));

@@ -32,6 +32,10 @@ Commands:
                                  qcow2, as overlays are) to PATH (default: its own file in the
                                  daemon's state); --stop: then stop it
   restore NAME [--file PATH]     start the stopped VM from its snapshot instead of booting
+  migrate NAME --to HOST:PORT [--token TOKEN]
+                                 move the running VM to the gasangd listening on HOST:PORT (its
+                                 API token: --token or GASANG_TARGET_TOKEN) by live migration;
+                                 its disks must be reachable there at the same paths
   clone SRC NEW [--file PATH]    start NEW as a copy of SRC: a snapshot of SRC now (or PATH, or
                                  SRC's own snapshot if it is stopped), copies of its overlays,
                                  NEW's own MAC addresses; the guest agent renames the guest
@@ -318,6 +322,17 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
       const file = flags.get('--file');
       await client.restore(name, typeof file === 'string' ? { file: resolve(io.cwd, file) } : {});
       io.out(`${name}\n`);
+      return 0;
+    }
+    case 'migrate': {
+      const { name, flags } = nameAnd(cmd, args, ['--to HOST:PORT', '--token TOKEN']);
+      const to = flags.get('--to');
+      const m = typeof to === 'string' ? /^(.+):(\d+)$/.exec(to) : null;
+      if (!m) throw bad('gasang vm migrate needs --to HOST:PORT (the target gasangd\'s TCP address)');
+      const token = flags.get('--token') ?? io.env.GASANG_TARGET_TOKEN;
+      const r = await client.migrate(name, { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), ...(typeof token === 'string' ? { token } : {}) });
+      const x = r.migration;
+      io.out(`${name}: moved to ${to} in ${x.totalMs.toFixed(0)} ms (${x.rounds} rounds, ${(x.bytesSent / MiB).toFixed(1)} MiB), the guest held ${x.downtimeMs.toFixed(0)} ms\n`);
       return 0;
     }
     case 'clone': {
