@@ -52,6 +52,8 @@ test('a counting VM moves to another host with its disk and counts on; failures 
   t.diagnostic(`migrated: ${JSON.stringify(result)}`);
   assert.deepEqual([vm.info().state, vm.info().exit?.reason], ['stopped', 'migrated']);
   const moved = b.get('mover');
+  // The target's thread tells its host it runs just after it told the source.
+  for (let i = 0; i < 100 && moved.info().state === 'starting'; i++) await new Promise(r => setTimeout(r, 20));
   assert.equal(moved.info().state, 'running');
   const there = new ConsoleText(moved, true);
   const lastHere = counts(con.text).at(-1)!;
