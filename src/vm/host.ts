@@ -443,7 +443,6 @@ export class Vm implements VmHandle, Schedulable {
   async migrate(target: MigrationTarget): Promise<MigrationResult> {
     this.must('migrate', ['running']);
     const thread = this.thread!;
-    if (this.spec.nics?.length) throw new HostError('invalid', `Cannot migrate ${this.name}: network cards cannot move yet`);
     // The target uses the same disk files (shared storage): an overlay goes as the qcow2 image it is.
     const spec = { ...structuredClone(this.spec), drives: this.spec.drives?.map((d, i) => (d.overlay ? { ...d, file: this.host.overlayOf(this.id, i), format: 'qcow2' as const, overlay: false } : d)) };
     let at;

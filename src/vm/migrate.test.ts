@@ -3,11 +3,14 @@
  * loopback): a VM counting on its console moves with its overlay disk and goes on counting there
  * without a gap; a target that dies, a port nobody listens on and a wrong token each leave the
  * source running; a VM that migrated away cannot start again here and keeps its disk for the target.
+ * A VM with a user NIC moves with it: its forwarded port is bound on the target at switchover.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Host } from './host.js';
 import { HostError, type MigrationTarget } from './types.js';
@@ -68,4 +71,56 @@ test('a counting VM moves to another host with its disk and counts on; failures 
   assert.ok(existsSync(overlay), 'the overlay the target uses stays');
   await moved.kill();
   execFileSync('qemu-img', ['check', '-q', overlay]);
+});
+
+/** A free TCP port on loopback (bound and let go). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>(r => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise(r => s.close(r));
+  return port;
+}
+
+/** GET http://127.0.0.1:port/path; retried while nothing answers yet. */
+async function fetchPage(port: number, path: string, ms: number): Promise<string> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+      if (r.ok) return await r.text();
+    } catch (err) {
+      if (performance.now() > deadline) throw err;
+    }
+    await new Promise(r => setTimeout(r, 50));
+  }
+}
+
+test('a VM with a user NIC moves: its forwarded port and its way out follow it', { timeout: 600_000 }, async t => {
+  const { dir, cleanup } = tempDir('vm-migrate-nic');
+  const a = new Host({ stateDir: join(dir, 'a') }), b = new Host({ stateDir: join(dir, 'b') });
+  t.after(async () => { await a.close({ timeoutMs: 1000 }); await b.close({ timeoutMs: 1000 }); cleanup(); });
+  const web = createHttpServer((_, res) => res.end('host-page'));
+  await new Promise<void>(r => web.listen(0, '127.0.0.1', r));
+  t.after(() => web.close());
+  const fwd = await freePort();
+  const vm = await a.create({ name: 'web', memoryMiB: 128, nics: [{ type: 'user', hostfwd: [`tcp:127.0.0.1:${fwd}-:80`] }] });
+  await vm.start();
+  const con = new ConsoleText(vm, true);
+  await con.waitFor('GASANG-READY', 60_000);
+  await con.run('mkdir -p /www && echo served-by-$(hostname)-$$ > /www/index.html && httpd -p 80 -h /www && echo httpd-up', 'httpd-up\r\n', 10_000);
+  const page = await fetchPage(fwd, '/index.html', 30_000);
+  assert.match(page, /^served-by-/);
+
+  const result = await vm.migrate({ accept: async spec => ({ host: '127.0.0.1', ...(await b.acceptMigration(spec)) }) });
+  t.diagnostic(`migrated: ${JSON.stringify(result)}`);
+  const moved = b.get('web');
+  // The same guest (its httpd, its page) answers on the same port, now bound by the target.
+  assert.equal(await fetchPage(fwd, '/index.html', 10_000), page);
+  const there = new ConsoleText(moved, true);
+  await there.run(`wget -q -O - http://10.0.2.2:${(web.address() as AddressInfo).port}/ ; echo`, 'host-page\r\n', 30_000);
+  const nic = moved.info().nics?.[0];
+  assert.ok(nic, 'the moved VM keeps its NIC');
+  assert.equal(nic.mac, vm.info().nics?.[0]?.mac);
+  await moved.kill();
 });

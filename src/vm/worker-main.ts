@@ -14,6 +14,8 @@ import { MachineSnapshot, revertDrives, snapshotMachine, snapshotMachineLive, ty
 import { withAgentBootarg } from './agent.js';
 import { VirtMachine, type RunGate, type VirtBoardSpec, type VirtDrive, type VirtIo, type VirtNic } from '../machine/virt.js';
 import { openNic, type NicConfig } from '../net/nic.js';
+import { SwitchoverBackend } from '../net/switchover.js';
+import type { NetBackend } from '../devices/virtio/net/backend.js';
 import type { NicCounters } from './types.js';
 import { H } from '../cpu/layout.js';
 import type { VirtioNineP } from '../devices/virtio/9p/device.js';
@@ -87,7 +89,11 @@ async function main(): Promise<void> {
     }
     shares = openShares(plan.shares, attach);
     drives = openDrives(plan.drives, attach);
-    for (const [i, n] of plan.nics.entries()) nics.push({ mac: n.mac, backend: await openNic(`nics[${i}]`, n, log) });
+    // An arriving VM's NICs open at switchover: the source holds their host side until then.
+    for (const [i, n] of plan.nics.entries()) {
+      const open = (): Promise<NetBackend> => openNic(`nics[${i}]`, n, log);
+      nics.push({ mac: n.mac, backend: plan.incoming ? new SwitchoverBackend(n.kind, open, n.kind !== 'user') : await open() });
+    }
     // One virtio console: the guest agent's port (agent.ts).
     const board = { memoryMiB: plan.memoryMiB, cpus: plan.cpus, drives, nics, rng: true, consoles: 1, devices: shares, jit: plan.jit, powerButton: true };
     const io = {
@@ -96,7 +102,7 @@ async function main(): Promise<void> {
       log,
     };
     vm = plan.incoming
-      ? await incoming(plan.incoming, board, io)
+      ? await incoming(plan.incoming, board, io, nics)
       : saved
         ? await saved.restore(board, io)
         : await VirtMachine.create({ ...board, firmware: plan.firmware, kernel: plan.kernel, initrd: plan.initrd, append: withAgentBootarg(plan.append) }, io);
@@ -237,7 +243,7 @@ async function main(): Promise<void> {
 const INCOMING_WAIT_MS = 60_000;
 
 /** Listens on a free port of `at.host`, tells the host which, and takes the VM from the first source with the token. */
-async function incoming(at: { host: string; token: string }, board: VirtBoardSpec, io: VirtIo): Promise<VirtMachine> {
+async function incoming(at: { host: string; token: string }, board: VirtBoardSpec, io: VirtIo, nics: readonly VirtNic[]): Promise<VirtMachine> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, at.host, resolve); });
   send({ type: 'incoming', port: (server.address() as { port: number }).port });
@@ -249,6 +255,9 @@ async function incoming(at: { host: string; token: string }, board: VirtBoardSpe
     sock.on('error', () => {}); // migrateIn reports it
     const got = await migrateIn(sock, { token: at.token, board: () => ({ board, io }) });
     await got.confirm();
+    for (const [i, n] of nics.entries()) {
+      if (n.backend instanceof SwitchoverBackend) n.backend.connect().catch((err: unknown) => io.log?.(`nics[${i}]: not connected after the migration (the guest sees no link traffic): ${message(err)}`));
+    }
     return got.vm;
   } finally {
     server.close();
