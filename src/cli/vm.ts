@@ -330,7 +330,18 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
       const m = typeof to === 'string' ? /^(.+):(\d+)$/.exec(to) : null;
       if (!m) throw bad('gasang vm migrate needs --to HOST:PORT (the target gasangd\'s TCP address)');
       const token = flags.get('--token') ?? io.env.GASANG_TARGET_TOKEN;
-      const r = await client.migrate(name, { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), ...(typeof token === 'string' ? { token } : {}) });
+      // Progress on stderr while it moves (the VM's info carries it).
+      let last = '';
+      const progress = setInterval(() => {
+        client.inspect(name).then(v => {
+          const p = v.migration;
+          const line = p ? `${name}: ${p.phase === 'held' ? 'held for the last' : `round ${p.round},`} ${(p.bytesSent / MiB).toFixed(1)} MiB sent, ${p.remainingPages} pages to go\n` : '';
+          if (line && line !== last) io.err(line);
+          last = line;
+        }, () => {});
+      }, 500);
+      const r = await client.migrate(name, { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), ...(typeof token === 'string' ? { token } : {}) })
+        .finally(() => clearInterval(progress));
       const x = r.migration;
       io.out(`${name}: moved to ${to} in ${x.totalMs.toFixed(0)} ms (${x.rounds} rounds, ${(x.bytesSent / MiB).toFixed(1)} MiB), the guest held ${x.downtimeMs.toFixed(0)} ms\n`);
       return 0;

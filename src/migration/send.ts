@@ -29,6 +29,19 @@ export interface MigrateOutOptions {
   timeoutMs?: number;
   /** Runs once the guest is held, before the last pages are taken (the caller flushes its disks there). */
   atInstant?: () => void;
+  /** Told after every batch of pages and when the guest is held (the caller throttles what it shows). */
+  onProgress?: (p: MigrationProgress) => void;
+}
+
+/** Where a migration stands. */
+export interface MigrationProgress {
+  /** Pre-copy while the guest runs, or held for the last pages. */
+  phase: 'precopy' | 'held';
+  round: number;
+  pagesSent: number;
+  bytesSent: number;
+  /** Pages still to send in this round (then what the guest dirtied meanwhile). */
+  remainingPages: number;
 }
 
 export interface MigrationStats {
@@ -82,7 +95,9 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     for (;;) {
       const start = performance.now(), before = bytesSent;
       for (let i = 0; i < pending.length; i += BATCH) {
-        await put(frames(pending, i, Math.min(BATCH, pending.length - i)));
+        const n = Math.min(BATCH, pending.length - i);
+        await put(frames(pending, i, n));
+        opts.onProgress?.({ phase: 'precopy', round: rounds + 1, pagesSent, bytesSent, remainingPages: pending.length - i - n });
         await new Promise(res => setImmediate(res)); // the guest's slices run in between
       }
       rounds++;
@@ -98,6 +113,7 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     opts.atInstant?.();
     const last = [...new Set([...pending, ...dirtyList(cpu.takeDirty()!)])].sort((a, b) => a - b);
     cpu.stopDirty();
+    opts.onProgress?.({ phase: 'held', round: rounds, pagesSent, bytesSent, remainingPages: last.length });
     const final: Uint8Array[] = [];
     for (let i = 0; i < last.length; i += BATCH) final.push(frames(last, i, Math.min(BATCH, last.length - i)));
     const harts = new Uint8Array(HART_STATE_BYTES * cpu.harts.length);

@@ -21,6 +21,7 @@ import { CpuScheduler, type Schedulable } from './scheduler.js';
 import { checkFiles, checkSpec, planOf, userGuestAddress, vmMac, type CheckedSpec } from './spec.js';
 import { VmStore, type VmRecord } from './store.js';
 import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
+import type { MigrationProgress } from '../migration/send.js';
 import { HostError, type NicCounters, type NicInfo, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type IncomingMigration, type MigrationResult, type MigrationTarget, type HostOptions, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
 import { claimConflict, diskClaims, type DiskClaim } from './disk-claims.js';
@@ -334,6 +335,8 @@ export class Vm implements VmHandle, Schedulable {
   claims: DiskClaim[] | undefined;
   /** The last NIC counters the running thread sent. */
   private nicStats: NicCounters[] = [];
+  /** Where an outgoing migration stands, while one runs. */
+  private migrating: MigrationProgress | undefined;
   /** Switch ports of this run's network NICs. */
   private readonly ports: { network: string; id: string }[] = [];
   private readonly hub: ConsoleHub;
@@ -377,6 +380,7 @@ export class Vm implements VmHandle, Schedulable {
         diskWriteBytes: f[F.DISK_WRITE],
       },
       ...(r.spec.nics?.length ? { nics: this.nicInfo() } : {}),
+      ...(this.migrating ? { migration: { ...this.migrating } } : {}),
     };
   }
 
@@ -452,10 +456,13 @@ export class Vm implements VmHandle, Schedulable {
       throw new HostError('conflict', `Cannot migrate ${this.name}: the target refused: ${(err as Error).message}`, { cause: err });
     }
     let stats;
+    this.migrating = { phase: 'precopy', round: 0, pagesSent: 0, bytesSent: 0, remainingPages: 0 };
     try {
       stats = await thread.migrate(at.host, at.port, at.token, { kind: 'gasangd' });
     } catch (err) {
       throw new HostError('conflict', `Cannot migrate ${this.name}: ${(err as Error).message} (it runs on here)`, { cause: err });
+    } finally {
+      this.migrating = undefined;
     }
     await thread.ended;
     await Promise.resolve();
@@ -496,7 +503,7 @@ export class Vm implements VmHandle, Schedulable {
       thread = await VmThread.start(
         plan,
         this.host.scheduler.wake.buffer,
-        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), incoming: port => this.onIncoming?.(port), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; } },
+        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), incoming: port => this.onIncoming?.(port), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; }, migrating: p => { if (this.migrating) this.migrating = p; } },
         (control, starting) => { this.control = control; this.starting = starting; this.host.scheduler.add(this); },
       ).finally(() => { this.starting = undefined; });
     } catch (err) {

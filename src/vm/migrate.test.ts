@@ -51,8 +51,13 @@ test('a counting VM moves to another host with its disk and counts on; failures 
     assert.deepEqual(b.list(), [], `${name}: the target removed its VM again`);
   }
 
-  const result = await vm.migrate(toB);
-  t.diagnostic(`migrated: ${JSON.stringify(result)}`);
+  // Progress shows in the VM's info while it moves, and goes when it is done.
+  const seen: NonNullable<ReturnType<typeof vm.info>['migration']>[] = [];
+  const watch = setInterval(() => { const p = vm.info().migration; if (p) seen.push(p); }, 5);
+  const result = await vm.migrate(toB).finally(() => clearInterval(watch));
+  t.diagnostic(`migrated: ${JSON.stringify(result)}; progress seen: ${JSON.stringify(seen.at(-1))}`);
+  assert.ok(seen.some(p => p.phase === 'precopy' && p.pagesSent > 0 && p.bytesSent > 0), 'pre-copy progress reported');
+  assert.equal(vm.info().migration, undefined);
   assert.deepEqual([vm.info().state, vm.info().exit?.reason], ['stopped', 'migrated']);
   const moved = b.get('mover');
   // The target's thread tells its host it runs just after it told the source.

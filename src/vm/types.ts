@@ -3,6 +3,7 @@
  * vm`, the TypeScript library): what a VM spec is, what a VM reports, what the host can do. Specs
  * are plain JSON so that the REST API, the store and the library share one shape.
  */
+import type { MigrationProgress } from '../migration/send.js';
 import { GasangError } from '../util/errors.js';
 import type { UserNicFields } from '../net/user/options.js';
 import type { NetworkInfo } from './networks.js';
@@ -113,6 +114,8 @@ export interface VmInfo {
   usage: VmUsage;
   /** The VM's network cards, with their addresses and, while it runs, their counters. */
   nics?: NicInfo[];
+  /** While it migrates away: where the migration stands (updated a few times a second). */
+  migration?: MigrationProgress;
 }
 
 /** Frames and bytes through a NIC, in the guest's directions. */

@@ -24,7 +24,7 @@ import { Activity, Control, F, HostWake, W } from './control.js';
 import type { FromVm, RequestReply, ToVm, VmPlan, VmRequest } from './worker.js';
 import { createServer, connect, type Socket } from 'node:net';
 import { migrateIn } from '../migration/receive.js';
-import { migrateOut } from '../migration/send.js';
+import { migrateOut, type MigrationProgress } from '../migration/send.js';
 
 const port = parentPort!;
 const { plan, control, hostWake, requests } = workerData as { plan: VmPlan; control: SharedArrayBuffer; hostWake: SharedArrayBuffer; requests: MessagePort };
@@ -34,6 +34,8 @@ const send = (m: FromVm, transfer?: ArrayBuffer[]): void => port.postMessage(m, 
 /** Longest sleep of a VM whose harts all wait (ms): only guest timers and host input wake it. */
 const IDLE_SLEEP_MS = 10_000;
 const IDLE_ACCOUNTING = 8;
+/** How often an outgoing migration reports its progress to the host (ms). */
+const PROGRESS_MS = 100;
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
@@ -132,7 +134,14 @@ async function main(): Promise<void> {
       const sock = connect(r.port, r.host);
       sock.on('error', () => {}); // migrateOut reports it
       // The disks go to the target as they are: flushed before the last pages leave.
-      migrateOut(vm, sock, { token: r.token, spec: r.spec, atInstant: () => { for (const d of drives) d.disk.flush(); } }).then(
+      let shown = 0;
+      const onProgress = (p: MigrationProgress): void => {
+        const t = performance.now();
+        if (p.phase === 'precopy' && t - shown < PROGRESS_MS) return;
+        shown = t;
+        send({ type: 'migrating', progress: p });
+      };
+      migrateOut(vm, sock, { token: r.token, spec: r.spec, onProgress, atInstant: () => { for (const d of drives) d.disk.flush(); } }).then(
         stats => reply({ id: r.id, ok: true, stats }),
         (err: unknown) => reply({ id: r.id, ok: false, message: message(err) }),
       ).finally(() => { writing = false; });

@@ -31,7 +31,7 @@ import type { NicCounters } from './types.js';
 import { handleTransfer } from '../net/switch/index.js';
 import { Control, W } from './control.js';
 import type { SnapshotStats } from '../snapshot/index.js';
-import type { MigrationStats } from '../migration/send.js';
+import type { MigrationProgress, MigrationStats } from '../migration/send.js';
 
 /** What the VM thread boots: the spec with defaults applied, paths resolved, overlays made. */
 export interface VmPlan {
@@ -88,6 +88,7 @@ export type FromVm =
   | { type: 'agent'; bytes: Uint8Array }
   | { type: 'log'; line: string }
   | { type: 'nics'; stats: NicCounters[] }
+  | { type: 'migrating'; progress: MigrationProgress }
   | { type: 'exit'; kind: PowerEvent; code: number }
   | { type: 'failed'; message: string };
 
@@ -106,6 +107,8 @@ export interface VmThreadEvents {
   incoming?(port: number): void;
   log(line: string): void;
   nics?(stats: NicCounters[]): void;
+  /** An outgoing migration's progress (a few times a second). */
+  migrating?(p: MigrationProgress): void;
 }
 
 /** A thread that makes no progress for this much of its own CPU time is hung (a slice is ≤ 8 ms). */
@@ -156,6 +159,7 @@ export class VmThread {
         case 'incoming': events.incoming?.(m.port); break;
         case 'log': events.log(m.line); break;
         case 'nics': events.nics?.(m.stats); break;
+        case 'migrating': events.migrating?.(m.progress); break;
         case 'running': running = true; this.warnings = m.warnings; onRunning(); break;
         case 'exit': this.end(m.kind === 'reboot' ? { reason: 'reset' } : { reason: 'poweroff', code: m.code }); break;
         case 'failed':

@@ -230,14 +230,14 @@ test('a host I/O failure is answered IOERR and logged', () => {
   assert.deepEqual(d.takeUsed(0), [{ id: 0, len: 1 }]);
 });
 
-/** A token bucket over bytes (what storage's IoThrottle does), refilled at `bps`. */
+/** A token bucket over bytes (what storage's IoThrottle does), refilled at `bps`; empty at the first request, however long the setup took. */
 function bucket(bps: number): BlkThrottle & { asked: number } {
-  let tokens = 0, last = performance.now();
+  let tokens = 0, last: number | undefined;
   return {
     asked: 0,
     delayMs(bytes, now) {
       this.asked++;
-      tokens = Math.min(bps, tokens + ((now - last) * bps) / 1000);
+      tokens = Math.min(bps, tokens + ((now - (last ?? now)) * bps) / 1000);
       last = now;
       if (tokens >= bytes) { tokens -= bytes; return 0; }
       return ((bytes - tokens) * 1000) / bps;
