@@ -32,6 +32,7 @@ import {
   parseBenchLine, stats, writeSection, ConsoleProcess, VmConsole, type Boot, type BenchLine, type Emulator, type Stats,
 } from './lib.js';
 import { Host } from '../src/vm/host.js';
+import { freePort } from '../src/vm/testing.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -111,14 +112,6 @@ class Sink {
 }
 
 /** A free loopback port (bound, read and closed: the emulator binds it next). */
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>(r => s.listen(0, '127.0.0.1', r));
-  const p = portOf(s);
-  await new Promise(r => s.close(r));
-  return p;
-}
-
 /** One GET on a new connection (no keep-alive): status, body bytes and host seconds from the request to the body's end. */
 function fetchOnce(port: number, path: string): Promise<{ status: number; bytes: number; seconds: number }> {
   return new Promise((resolve, reject) => {

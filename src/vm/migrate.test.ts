@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Host } from './host.js';
 import { HostError, type MigrationTarget } from './types.js';
-import { ConsoleText, tempDir } from './testing.js';
+import { ConsoleText, freePort, tempDir } from './testing.js';
 
 const counts = (text: string): number[] => [...text.matchAll(/N=(\d+)\r\n/g)].map(m => Number(m[1]));
 // One echo, so the background counter's lines cannot split it.
@@ -77,15 +77,6 @@ test('a counting VM moves to another host with its disk and counts on; failures 
   await moved.kill();
   execFileSync('qemu-img', ['check', '-q', overlay]);
 });
-
-/** A free TCP port on loopback (bound and let go). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>(r => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise(r => s.close(r));
-  return port;
-}
 
 /** GET http://127.0.0.1:port/path; retried while nothing answers yet. */
 async function fetchPage(port: number, path: string, ms: number): Promise<string> {

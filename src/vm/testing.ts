@@ -1,6 +1,7 @@
 /** Test support for the host: state directories, console helpers, tiny hostile guests. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { assemble } from '../cpu/testing/asm.js';
 import { ImageHeader, IMAGE_MAGIC2 } from '../machine/boot-loader.js';
@@ -9,6 +10,15 @@ import type { ConsoleClient, VmHandle } from './types.js';
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `gasang-${prefix}-`));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A free TCP port on loopback (bound and let go). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>(r => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise(r => s.close(r));
+  return port;
 }
 
 /** A console client that collects output as text. */

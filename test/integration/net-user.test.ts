@@ -10,19 +10,12 @@ import type { AddressInfo } from 'node:net';
 import { CliSession } from './cli-session.js';
 import { DEBIAN, debianAvailable, READY } from './guest.js';
 import { guestProgram } from './guest-programs.js';
+import { freePort } from '../../src/vm/testing.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const port = (s: Server | DgramSocket): number => (s.address() as AddressInfo).port;
 
 /** A free loopback port (bound, read and closed: the NIC binds it next). */
-async function freePort(): Promise<number> {
-  const s = createHttpServer();
-  await new Promise<void>(r => s.listen(0, '127.0.0.1', r));
-  const p = port(s);
-  await new Promise(r => s.close(r));
-  return p;
-}
-
 /** A DNS server on loopback that answers A queries for *.gasang.test with 10.20.30.40 and NXDOMAIN for the rest (RFC 1035 §4.1). */
 async function dnsServer(): Promise<{ socket: DgramSocket; queries: string[] }> {
   const socket = createSocket('udp4');
