@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { HART_STATE_BYTES } from '../cpu/layout.js';
 import { VirtMachine, type VirtBoardSpec, type VirtIo } from '../machine/virt.js';
 import { restoreVirt, type VirtShape, type VirtState } from '../machine/virt-state.js';
+import { FlowChannel, type IncomingFlow } from './relay.js';
 import { FrameReader, FrameWriter, MigrationError, STREAM_VERSION, Tag, parseJson } from './stream.js';
 
 const PAGE = 4096;
@@ -25,10 +26,12 @@ export interface MigrateInOptions {
 
 /**
  * Receives a VM on `socket`; resolves with it built and restored (not yet running), the source's
- * spec, and `confirm`, to await before running it (it tells the source to end its copy).
+ * spec, the network flows that moved with it (their sockets relayed from the source once
+ * confirmed), and `confirm`, to await before running it (it tells the source to end its copy).
  */
-export async function migrateIn(socket: Socket, opts: MigrateInOptions): Promise<{ vm: VirtMachine; spec: unknown; confirm: () => Promise<void> }> {
+export async function migrateIn(socket: Socket, opts: MigrateInOptions): Promise<{ vm: VirtMachine; spec: unknown; flows: readonly IncomingFlow[]; confirm: () => Promise<void> }> {
   const w = new FrameWriter(socket), r = new FrameReader(socket);
+  const channel = new FlowChannel(socket, w, r);
   const timeout = opts.timeoutMs ?? 30_000;
   let vm: VirtMachine | undefined;
   try {
@@ -52,7 +55,8 @@ export async function migrateIn(socket: Socket, opts: MigrateInOptions): Promise
             if (p >= pages) throw new MigrationError(`Corrupt stream: page ${p} outside this VM's ${pages}`);
             ram.set(f.payload.subarray(at + 4, at + 4 + PAGE), p * PAGE);
           }
-        } else if (f.tag === Tag.STATE) state = parseJson<{ virt: VirtState }>(f.payload);
+        } else if (f.tag === Tag.FLOW) channel.add(f.payload);
+        else if (f.tag === Tag.STATE) state = parseJson<{ virt: VirtState }>(f.payload);
         else if (f.tag === Tag.HARTS) harts = f.payload;
         else if (f.tag === Tag.END) break;
         else throw new MigrationError(`Unexpected frame ${f.tag}`);
@@ -63,8 +67,11 @@ export async function migrateIn(socket: Socket, opts: MigrateInOptions): Promise
     });
     const built = vm;
     // RUNNING goes out before the guest runs here: the source ends its own only when it has it.
-    const confirm = (): Promise<void> => new Promise(resolve => { w.write(Tag.RUNNING); socket.end(resolve); });
-    return { vm: built, spec: hello.spec, confirm };
+    const confirm = async (): Promise<void> => {
+      w.write(Tag.RUNNING);
+      channel.start();
+    };
+    return { vm: built, spec: hello.spec, flows: channel.arrived, confirm };
   } catch (err) {
     if (vm) for (const t of vm.virtio) t.close();
     const e = err instanceof MigrationError ? err : new MigrationError(`Migration refused: ${(err as Error).message}`, { cause: err });

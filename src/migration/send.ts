@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { HART_STATE_BYTES } from '../cpu/layout.js';
 import type { VirtMachine } from '../machine/virt.js';
 import { hartBytes, saveVirt, shapeOf } from '../machine/virt-state.js';
+import { relayFromSource, sendFlows, type OutgoingFlow } from './relay.js';
 import { FrameReader, FrameWriter, MigrationError, STREAM_VERSION, Tag } from './stream.js';
 
 const PAGE = 4096;
@@ -31,6 +32,18 @@ export interface MigrateOutOptions {
   atInstant?: () => void;
   /** Told after every batch of pages and when the guest is held (the caller throttles what it shows). */
   onProgress?: (p: MigrationProgress) => void;
+  /** The VM's network flows that move with it (relay.ts). */
+  flows?: MovingFlows;
+}
+
+/** How the VM's user-network TCP flows leave: taken at the instant, given back if the migration fails after. */
+export interface MovingFlows {
+  /** At the instant (the guest held): the flows, which their network lets go of. */
+  take(): OutgoingFlow[];
+  /** The migration failed after take(): the flows go back to their networks. */
+  giveBack(flows: OutgoingFlow[]): void;
+  /** The guest runs on the target: `done` settles when the last relayed flow has closed. */
+  relaying(count: number, done: Promise<void>): void;
 }
 
 /** Where a migration stands. */
@@ -52,6 +65,8 @@ export interface MigrationStats {
   finalPages: number;
   /** The guest held, ms: from the hold to the target's answer. */
   downtimeMs: number;
+  /** TCP flows relayed to the target (their host sockets stay here until they close). */
+  flowsMoved: number;
   totalMs: number;
 }
 
@@ -64,6 +79,7 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
   const cpu = m.cpu;
   const pages = Math.ceil(cpu.ram.length / PAGE);
   let release: (() => void) | undefined;
+  let moving: OutgoingFlow[] = [];
   let pagesSent = 0, bytesSent = 0;
   /** PAGES frames of `list`, copied from RAM now. */
   const frames = (list: ArrayLike<number>, from: number, count: number): Uint8Array => {
@@ -111,6 +127,7 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     release = m.hold();
     const held = performance.now();
     opts.atInstant?.();
+    moving = opts.flows?.take() ?? [];
     const last = [...new Set([...pending, ...dirtyList(cpu.takeDirty()!)])].sort((a, b) => a - b);
     cpu.stopDirty();
     opts.onProgress?.({ phase: 'held', round: rounds, pagesSent, bytesSent, remainingPages: last.length });
@@ -120,6 +137,7 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     cpu.harts.forEach((_, i) => harts.set(hartBytes(m, i), i * HART_STATE_BYTES));
     const state = { virt: saveVirt(m) };
     for (const f of final) await put(f);
+    sendFlows(w, moving);
     w.json(Tag.STATE, state);
     w.write(Tag.HARTS, harts);
     w.write(Tag.END);
@@ -127,10 +145,12 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     const downtimeMs = performance.now() - held;
     m.stop();
     release();
-    socket.end();
-    return { rounds, pagesSent, bytesSent, finalPages: last.length, downtimeMs, totalMs: performance.now() - t0 };
+    if (moving.length) opts.flows!.relaying(moving.length, relayFromSource(socket, w, r, moving));
+    else socket.end();
+    return { rounds, pagesSent, bytesSent, finalPages: last.length, downtimeMs, totalMs: performance.now() - t0, flowsMoved: moving.length };
   } catch (err) {
     cpu.stopDirty();
+    if (moving.length) opts.flows!.giveBack(moving);
     release?.();
     socket.destroy();
     throw err instanceof MigrationError ? err : new MigrationError(`Migration failed: ${(err as Error).message}`, { cause: err });

@@ -7,21 +7,27 @@
  *   9  payload
  *
  * Source → target: HELLO (JSON: version, token, the VM's shape and its owner's spec), PAGES (runs
- * of [page number u32, 4096 bytes]), STATE (JSON: the board's state), HARTS (the harts' bytes),
- * END. Target → source: READY (its board is built), RUNNING (the guest runs there), ERROR (JSON
- * message). A frame that fails its CRC, an unknown tag or a length over MAX_FRAME ends the
- * migration: nothing of a corrupt stream is used.
+ * of [page number u32, 4096 bytes]), FLOW (JSON: one user-network TCP flow that moves, relay.ts),
+ * STATE (JSON: the board's state), HARTS (the harts' bytes), END. Target → source: READY (its
+ * board is built), RUNNING (the guest runs there), ERROR (JSON message). After RUNNING, when flows
+ * moved, both ways: FLOW_DATA, FLOW_END, FLOW_RESET, FLOW_PAUSE, FLOW_RESUME (flow id u32, then
+ * the bytes for DATA) until the last flow has closed. A frame that fails its CRC, an unknown tag
+ * or a length over MAX_FRAME ends the migration: nothing of a corrupt stream is used.
  */
 import type { Socket } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { GasangError } from '../util/errors.js';
 
-export const enum Tag { HELLO = 1, PAGES = 2, STATE = 3, HARTS = 4, END = 5, READY = 16, RUNNING = 17, ERROR = 18 }
-export const STREAM_VERSION = 1;
+export const enum Tag {
+  HELLO = 1, PAGES = 2, STATE = 3, HARTS = 4, END = 5, FLOW = 6, READY = 16, RUNNING = 17, ERROR = 18,
+  FLOW_DATA = 32, FLOW_END = 33, FLOW_RESET = 34, FLOW_PAUSE = 35, FLOW_RESUME = 36,
+}
+export const STREAM_VERSION = 2;
 const HEADER = 9;
 /** Largest payload: a PAGES frame of 256 pages, or the board's state. */
 export const MAX_FRAME = 16 << 20;
-const KNOWN = new Set<number>([Tag.HELLO, Tag.PAGES, Tag.STATE, Tag.HARTS, Tag.END, Tag.READY, Tag.RUNNING, Tag.ERROR]);
+const KNOWN = new Set<number>([Tag.HELLO, Tag.PAGES, Tag.STATE, Tag.HARTS, Tag.END, Tag.FLOW, Tag.READY, Tag.RUNNING, Tag.ERROR,
+  Tag.FLOW_DATA, Tag.FLOW_END, Tag.FLOW_RESET, Tag.FLOW_PAUSE, Tag.FLOW_RESUME]);
 
 export class MigrationError extends GasangError {
   constructor(message: string, options?: { cause?: unknown }) { super('migration', message, options); }
@@ -57,7 +63,7 @@ export class FrameWriter {
   }
 }
 
-/** Frames in, checked; next() rejects when the stream is corrupt, the peer closes, or `timeoutMs` passes. */
+/** Frames in, checked; next() rejects when the stream is corrupt, the peer closes, or `timeoutMs` passes (0: no limit). */
 export class FrameReader {
   private buf = Buffer.alloc(0);
   private readonly frames: Frame[] = [];
@@ -75,7 +81,7 @@ export class FrameReader {
     if (f) return Promise.resolve(f);
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.waiter = undefined; reject(new MigrationError(`No answer within ${timeoutMs} ms`)); }, timeoutMs);
+      const timer = timeoutMs > 0 ? setTimeout(() => { this.waiter = undefined; reject(new MigrationError(`No answer within ${timeoutMs} ms`)); }, timeoutMs) : undefined;
       this.waiter = { resolve: fr => { clearTimeout(timer); resolve(fr); }, reject: e => { clearTimeout(timer); reject(e); } };
     });
   }

@@ -37,13 +37,13 @@ export class SwitchoverBackend implements NetBackend {
     this.backend?.close();
   }
 
-  /** Opens the host side, retrying until the source has let go; rejects with the last error after SWITCHOVER_WAIT_MS. */
-  async connect(): Promise<void> {
+  /** Opens the host side, retrying until the source has let go; resolves with it (undefined if closed meanwhile), rejects with the last error after SWITCHOVER_WAIT_MS. */
+  async connect(): Promise<NetBackend | undefined> {
     const deadline = performance.now() + SWITCHOVER_WAIT_MS;
     for (;;) {
       try {
         const b = await this.open();
-        if (this.closed) { b.close(); return; }
+        if (this.closed) { b.close(); return undefined; }
         if (this.port) b.attach(this.port);
         this.backend = b;
         break;
@@ -56,6 +56,7 @@ export class SwitchoverBackend implements NetBackend {
       const frame = rarpAnnounce(this.port.mac), meta = plainFrame();
       for (const at of ANNOUNCE_AT_MS) setTimeout(() => { if (!this.closed) this.backend?.send(frame, meta); }, at).unref();
     }
+    return this.backend;
   }
 }
 

@@ -51,6 +51,8 @@ export class Host implements HostApi {
   private readonly baselineRss = process.memoryUsage.rss();
   private overheadCache = { at: -Infinity, perVm: 0 };
   private closed = false;
+  /** Threads of VMs that moved away, relaying their open TCP flows to the target (migration/relay.ts): ended with the host. */
+  private readonly relays = new Set<() => Promise<unknown>>();
   /** @internal Set once close() began: starts in flight are undone. */
   closing = false;
 
@@ -240,11 +242,19 @@ export class Host implements HostApi {
     if (this.closed || this.closing) return;
     this.closing = true;
     await Promise.all([...this.vms.values()].map(vm => vm.stop(opts).catch(() => vm.kill())));
+    await Promise.all([...this.relays].map(kill => kill()));
     this.closed = true;
     clearInterval(this.watchdog);
     this.networks.close();
     this.store.close();
     rmSync(this.lockFile, { force: true });
+  }
+
+  /** @internal A VM that moved away relays `flows` TCP flows from here until `done`; `kill` ends them. */
+  relaying(name: string, flows: number, done: Promise<void>, kill: () => Promise<unknown>): void {
+    this.log(name, `moved away with ${flows} open TCP flow(s): relaying them to the target until they close`);
+    this.relays.add(kill);
+    void done.then(() => { this.relays.delete(kill); this.log(name, 'the relayed TCP flows have closed'); });
   }
 
   /** @internal Refuses a start that would take guest RAM past the overcommit limit. */
@@ -503,7 +513,7 @@ export class Vm implements VmHandle, Schedulable {
       thread = await VmThread.start(
         plan,
         this.host.scheduler.wake.buffer,
-        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), incoming: port => this.onIncoming?.(port), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; }, migrating: p => { if (this.migrating) this.migrating = p; } },
+        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), incoming: port => this.onIncoming?.(port), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; }, migrating: p => { if (this.migrating) this.migrating = p; }, relaying: (flows, done) => this.host.relaying(this.name, flows, done, () => thread.kill()) },
         (control, starting) => { this.control = control; this.starting = starting; this.host.scheduler.add(this); },
       ).finally(() => { this.starting = undefined; });
     } catch (err) {

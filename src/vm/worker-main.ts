@@ -24,7 +24,10 @@ import { Activity, Control, F, HostWake, W } from './control.js';
 import type { FromVm, RequestReply, ToVm, VmPlan, VmRequest } from './worker.js';
 import { createServer, connect, type Socket } from 'node:net';
 import { migrateIn } from '../migration/receive.js';
-import { migrateOut, type MigrationProgress } from '../migration/send.js';
+import { migrateOut, type MigrationProgress, type MovingFlows } from '../migration/send.js';
+import type { IncomingFlow } from '../migration/relay.js';
+import { UserNet } from '../net/user/usernet.js';
+import type { TcpConnState } from '../net/user/tcp-conn.js';
 
 const port = parentPort!;
 const { plan, control, hostWake, requests } = workerData as { plan: VmPlan; control: SharedArrayBuffer; hostWake: SharedArrayBuffer; requests: MessagePort };
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
         shown = t;
         send({ type: 'migrating', progress: p });
       };
-      migrateOut(vm, sock, { token: r.token, spec: r.spec, onProgress, atInstant: () => { for (const d of drives) d.disk.flush(); } }).then(
+      migrateOut(vm, sock, { token: r.token, spec: r.spec, onProgress, flows: movingFlows(nics), atInstant: () => { for (const d of drives) d.disk.flush(); } }).then(
         stats => reply({ id: r.id, ok: true, stats }),
         (err: unknown) => reply({ id: r.id, ok: false, message: message(err) }),
       ).finally(() => { writing = false; });
@@ -265,11 +268,46 @@ async function incoming(at: { host: string; token: string }, board: VirtBoardSpe
     const got = await migrateIn(sock, { token: at.token, board: () => ({ board, io }) });
     await got.confirm();
     for (const [i, n] of nics.entries()) {
-      if (n.backend instanceof SwitchoverBackend) n.backend.connect().catch((err: unknown) => io.log?.(`nics[${i}]: not connected after the migration (the guest sees no link traffic): ${message(err)}`));
+      const flows = got.flows.filter(f => f.nic === i);
+      if (n.backend instanceof SwitchoverBackend) {
+        n.backend.connect().then(b => takeFlows(b, flows, i, io), (err: unknown) => {
+          for (const f of flows) f.socket.destroy();
+          io.log?.(`nics[${i}]: not connected after the migration (the guest sees no link traffic): ${message(err)}`);
+        });
+      }
     }
     return got.vm;
   } finally {
     server.close();
+  }
+}
+
+/**
+ * The user-network TCP flows of an outgoing VM: taken from its user NICs at the instant, given
+ * back if the migration fails after; relayed from this thread once the guest runs on the target.
+ */
+function movingFlows(nics: readonly VirtNic[]): MovingFlows {
+  const users = nics.flatMap((n, i) => (n.backend instanceof UserNet ? [{ i, net: n.backend }] : []));
+  return {
+    take: () => users.flatMap(({ i, net }) => net.moveOut().map(f => ({ nic: i, state: f.state, socket: f.socket }))),
+    giveBack: flows => { for (const { i, net } of users) net.moveIn(flows.filter(f => f.nic === i).map(f => ({ state: f.state as TcpConnState, socket: f.socket }))); },
+    relaying: (count, done) => {
+      // The thread outlives the VM until then (worker.ts): the host sockets live here.
+      send({ type: 'relaying', flows: count });
+      void done.then(() => send({ type: 'relayed' }));
+    },
+  };
+}
+
+/** An arriving NIC's flows go into its user network once it is open; flows it cannot take are reset. */
+function takeFlows(backend: NetBackend | undefined, flows: readonly IncomingFlow[], nic: number, io: VirtIo): void {
+  if (!flows.length) return;
+  try {
+    if (!(backend instanceof UserNet)) throw new Error('it is not a user network');
+    backend.moveIn(flows.map(f => ({ state: f.state as TcpConnState, socket: f.socket })));
+  } catch (err) {
+    for (const f of flows) f.socket.destroy();
+    io.log?.(`nics[${nic}]: the TCP flows that moved with the VM were reset: ${message(err)}`);
   }
 }
 

@@ -89,6 +89,9 @@ export type FromVm =
   | { type: 'log'; line: string }
   | { type: 'nics'; stats: NicCounters[] }
   | { type: 'migrating'; progress: MigrationProgress }
+  /** The VM moved with open TCP flows: the thread stays, relaying them, after the run has ended. */
+  | { type: 'relaying'; flows: number }
+  | { type: 'relayed' }
   | { type: 'exit'; kind: PowerEvent; code: number }
   | { type: 'failed'; message: string };
 
@@ -109,6 +112,8 @@ export interface VmThreadEvents {
   nics?(stats: NicCounters[]): void;
   /** An outgoing migration's progress (a few times a second). */
   migrating?(p: MigrationProgress): void;
+  /** The VM moved away with `flows` TCP flows whose host sockets this thread keeps relaying; `done` when the last has closed (or the thread was ended). */
+  relaying?(flows: number, done: Promise<void>): void;
 }
 
 /** A thread that makes no progress for this much of its own CPU time is hung (a slice is ≤ 8 ms). */
@@ -134,6 +139,8 @@ export class VmThread {
   private readonly requests = new MessageChannel();
   private readonly pending = new Map<number, { resolve: (s: SnapshotStats | MigrationStats) => void; reject: (e: Error) => void }>();
   private nextRequest = 1;
+  /** Set while the thread relays a migrated VM's flows: it outlives the run until they close. */
+  private relay: { done: Promise<void>; end: () => void } | undefined;
 
   private constructor(plan: VmPlan, hostWake: SharedArrayBuffer, private readonly events: VmThreadEvents, onRunning: (err?: string) => void) {
     this.ended = new Promise(resolve => { this.finish = resolve; });
@@ -160,6 +167,14 @@ export class VmThread {
         case 'log': events.log(m.line); break;
         case 'nics': events.nics?.(m.stats); break;
         case 'migrating': events.migrating?.(m.progress); break;
+        case 'relaying': {
+          let end!: () => void;
+          const done = new Promise<void>(resolve => { end = resolve; });
+          this.relay = { done, end };
+          events.relaying?.(m.flows, done);
+          break;
+        }
+        case 'relayed': this.relay?.end(); this.relay = undefined; if (this.done) void this.worker.terminate(); break;
         case 'running': running = true; this.warnings = m.warnings; onRunning(); break;
         case 'exit': this.end(m.kind === 'reboot' ? { reason: 'reset' } : { reason: 'poweroff', code: m.code }); break;
         case 'failed':
@@ -173,6 +188,8 @@ export class VmThread {
       this.end({ reason: 'crashed', message: `Emulation failed: ${err.message}` });
     });
     this.worker.on('exit', code => {
+      this.relay?.end();
+      this.relay = undefined;
       if (!running) onRunning(`VM thread exited (${code}) before the guest started`);
       this.settle(this.endingAs ?? { reason: 'crashed', message: `VM thread exited (${code})` });
     });
@@ -249,7 +266,7 @@ export class VmThread {
   /** Ends the thread at once, wherever it is; the result is `as` (default: killed). */
   async kill(as: RunEnd = { reason: 'killed' }): Promise<RunEnd> {
     this.endingAs ??= as;
-    if (!this.done) await this.worker.terminate();
+    if (!this.done || this.relay) await this.worker.terminate();
     return this.ended;
   }
 
@@ -281,7 +298,8 @@ export class VmThread {
   private end(result: RunEnd): void {
     // A forced stop ends with the machine's own power-off: report it as the stop it was.
     if (!this.endingAs || (this.endingAs.reason === 'stopped' && result.reason !== 'poweroff')) this.endingAs = result;
-    void this.worker.terminate();
+    if (this.relay) this.settle(this.endingAs); // the run is over; the thread goes when its flows have
+    else void this.worker.terminate();
   }
 
   private settle(result: RunEnd): void {

@@ -77,13 +77,19 @@ export class Guest {
   private readonly waiters: (() => void)[] = [];
   private readonly timer: NodeJS.Timeout;
 
-  constructor(readonly backend: NetBackend, seed = 1) {
+  constructor(public backend: NetBackend, seed = 1) {
     this.port = new FakePort(frames => this.turn(frames), seed);
     backend.attach(this.port);
     this.timer = setInterval(() => { for (const c of this.conns.values()) c.tick(); }, 20);
   }
 
   stop(): void { clearInterval(this.timer); }
+
+  /** The guest, its connections as they are, now on `backend` (a live migration of its VM). */
+  moveTo(backend: NetBackend): void {
+    this.backend = backend;
+    backend.attach(this.port);
+  }
 
   send(frame: Uint8Array, meta: FrameMeta = plainFrame()): void { this.backend.send(frame, meta); }
 

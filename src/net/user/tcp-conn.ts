@@ -15,7 +15,7 @@
  * right edge (§3.8.6); out-of-order and out-of-window data is dropped, counted and answered with
  * an ACK, so the guest resends it. FINs go both ways with half-close; RST both ways.
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Gso } from '../../devices/virtio/net/backend.js';
 import { checksum, fold, pseudoSum, sumBytes } from '../packet/checksum.js';
 import { put16, put32 } from '../packet/ethernet.js';
@@ -38,6 +38,29 @@ export interface Seg {
   dataLen: number;
 }
 
+/** The host side of a connection: a node:net socket, or a flow relayed from where the VM came from (migration/relay.ts). */
+export type HostSocket = Duplex & { resetAndDestroy(): unknown };
+
+/**
+ * What a connection is towards the guest, for live migration: sequence space, windows, timers (ms
+ * from the moment it was taken), and the host bytes the guest has not acknowledged (base64).
+ */
+export interface TcpConnState {
+  guestIp: number; guestPort: number; remoteIp: number; remotePort: number; fromGuest: boolean;
+  state: State;
+  seq: Record<(typeof SEQ_FIELDS)[number], number>;
+  flags: Record<(typeof FLAG_FIELDS)[number], boolean>;
+  timers: Record<(typeof TIMER_FIELDS)[number], number>;
+  unacked: string;
+}
+const SEQ_FIELDS = ['iss', 'sndUna', 'sndNxt', 'sndWnd', 'sndWl1', 'sndWl2', 'sndShift', 'rcvShift', 'mss', 'rcvNxt', 'rcvEdge', 'bufSeq',
+  'rto', 'srtt', 'rttvar', 'retries', 'rttSeq', 'persistBackoff', 'dupAcks', 'recover'] as const;
+const FLAG_FIELDS = ['paused', 'hostEof', 'guestFin', 'weClosedFirst', 'ackPending', 'inRecovery'] as const;
+/** Absolute times (Date.now() based, 0 = not set): moved as ms from the moment taken. */
+const TIMER_FIELDS = ['rtoAt', 'rttStart', 'persistAt', 'deadline'] as const;
+/** States a connection moves in: one still connecting on the host is dropped instead (the guest's next SYN opens it again). */
+const MOVABLE = new Set([State.SYN_SENT, State.SYN_RCVD, State.ESTABLISHED]);
+
 export interface ConnOwner {
   readonly link: GuestLink;
   readonly limits: Limits;
@@ -56,7 +79,7 @@ const HDR = Tcp.SIZE;
 
 export class TcpConn {
   state: State;
-  socket: Socket | undefined;
+  socket: HostSocket | undefined;
   /** Key in the owner's table (set by the owner). */
   key = 0;
   /** Next connection with the same key (the owner's hash chain). */
@@ -99,6 +122,8 @@ export class TcpConn {
   private inRecovery = false;
   /** CONNECTING: connect deadline; TIME_WAIT: end. */
   private deadline = 0;
+  /** What bind() listens to on the socket (moveOut takes it off again). */
+  private hostListeners: [string, Parameters<HostSocket['on']>[1]][] = [];
 
   constructor(
     private readonly owner: ConnOwner,
@@ -109,6 +134,52 @@ export class TcpConn {
     readonly fromGuest: boolean,
   ) {
     this.state = fromGuest ? State.CONNECTING : State.SYN_SENT;
+  }
+
+  // ---- moving (live migration) ----
+
+  /** Whether this connection can move with its VM (see MOVABLE). */
+  get movable(): boolean { return MOVABLE.has(this.state); }
+
+  /** Its state for another host; the connection then lets go of its socket (returned, paused) and ends here without a word to either side. */
+  moveOut(now: number): { state: TcpConnState; socket: HostSocket } {
+    const socket = this.socket!;
+    for (const [ev, fn] of this.hostListeners) socket.off(ev, fn);
+    socket.pause();
+    const me = this as unknown as Record<string, number | boolean>;
+    const state: TcpConnState = {
+      guestIp: this.guestIp, guestPort: this.guestPort, remoteIp: this.remoteIp, remotePort: this.remotePort, fromGuest: this.fromGuest,
+      state: this.state,
+      seq: Object.fromEntries(SEQ_FIELDS.map(k => [k, me[k] as number])) as TcpConnState['seq'],
+      flags: Object.fromEntries(FLAG_FIELDS.map(k => [k, me[k] as boolean])) as TcpConnState['flags'],
+      timers: Object.fromEntries(TIMER_FIELDS.map(k => [k, me[k] ? (me[k] as number) - now : 0])) as TcpConnState['timers'],
+      unacked: Buffer.concat(this.chunks).subarray(this.headOff).toString('base64'),
+    };
+    this.socket = undefined;
+    this.close();
+    return { state, socket };
+  }
+
+  /** A connection that moved here (moveOut's state), bound to `socket`; throws on a state that does not hold together. */
+  static moveIn(owner: ConnOwner, st: TcpConnState, socket: HostSocket, now: number): TcpConn {
+    const u32 = (v: unknown): number => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error('a moved TCP connection has a broken field');
+      return v;
+    };
+    const c = new TcpConn(owner, u32(st.guestIp), u32(st.guestPort), u32(st.remoteIp), u32(st.remotePort), st.fromGuest === true);
+    if (!MOVABLE.has(st.state)) throw new Error(`a moved TCP connection in state ${String(st.state)}`);
+    const me = c as unknown as Record<string, number | boolean>;
+    for (const k of SEQ_FIELDS) me[k] = k === 'srtt' || k === 'rttvar' || k === 'rto' ? Math.max(0, Number(st.seq?.[k]) || 0) : u32(st.seq?.[k]);
+    for (const k of FLAG_FIELDS) me[k] = st.flags?.[k] === true;
+    for (const k of TIMER_FIELDS) { const v = Number(st.timers?.[k]) || 0; me[k] = v ? now + v : 0; }
+    c.state = st.state;
+    const data = Buffer.from(typeof st.unacked === 'string' ? st.unacked : '', 'base64');
+    if (data.length) c.chunks.push(data);
+    c.buffered = data.length;
+    c.bind(socket);
+    if (c.paused) socket.pause();
+    else socket.resume(); // moveOut paused it
+    return c;
   }
 
   // ---- set-up ----
@@ -123,13 +194,16 @@ export class TcpConn {
   }
 
   /** Binds the host socket and its events. */
-  bind(socket: Socket): void {
+  bind(socket: HostSocket): void {
     this.socket = socket;
-    socket.on('data', (d: Buffer) => this.onHostData(d));
-    socket.on('end', () => this.onHostEnd());
-    socket.on('drain', () => this.onHostDrain());
-    socket.on('error', (err: NodeJS.ErrnoException) => this.onHostError(err));
-    socket.on('close', () => this.onHostEnd());
+    this.hostListeners = [
+      ['data', (d: Buffer) => this.onHostData(d)],
+      ['end', () => this.onHostEnd()],
+      ['drain', () => this.onHostDrain()],
+      ['error', (err: NodeJS.ErrnoException) => this.onHostError(err)],
+      ['close', () => this.onHostEnd()],
+    ];
+    for (const [ev, fn] of this.hostListeners) socket.on(ev, fn);
   }
 
   /** The host connect succeeded: answer the guest's SYN. */

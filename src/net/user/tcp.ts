@@ -10,7 +10,7 @@ import { be16, be32, put16, put32 } from '../packet/ethernet.js';
 import { formatIp4, IpProto, parseTcpOptions, Tcp, TcpFlag } from '../packet/ip.js';
 import { permits, UserNetError, type HostForward, type Limits, type Resolved } from './config.js';
 import { L4, type Counters, type GuestLink } from './link.js';
-import { State, TcpConn, type ConnOwner, type Seg } from './tcp-conn.js';
+import { State, TcpConn, type ConnOwner, type HostSocket, type Seg, type TcpConnState } from './tcp-conn.js';
 
 const TICK_MS = 25;
 const EPHEMERAL_FIRST = 49152;
@@ -181,6 +181,32 @@ export class TcpNat implements ConnOwner {
     this.insert(conn);
     conn.bind(sock);
     conn.startForward(Date.now());
+  }
+
+  /**
+   * Live migration: the connections that can move, each handing over its state and host socket;
+   * the rest end here silently (the guest, held, sees nothing of it here: a connection still
+   * connecting is opened again by its next SYN where the guest runs next).
+   */
+  moveOut(): { state: TcpConnState; socket: HostSocket }[] {
+    const now = Date.now(), out: { state: TcpConnState; socket: HostSocket }[] = [];
+    for (const head of [...this.table.values()]) {
+      for (let c: TcpConn | undefined = head; c;) {
+        const next: TcpConn | undefined = c.next;
+        if (c.movable && c.socket) out.push(c.moveOut(now));
+        else c.close();
+        c = next;
+      }
+    }
+    return out;
+  }
+
+  /** Connections that moved here (moveOut's), each on its host socket; throws, keeping none, if one's state is broken. */
+  moveIn(flows: readonly { state: TcpConnState; socket: HostSocket }[]): void {
+    const now = Date.now();
+    const conns = flows.map(f => TcpConn.moveIn(this, f.state, f.socket, now));
+    for (const c of conns) this.insert(c);
+    for (const c of conns) c.flush(now);
   }
 
   /** RST for a segment that belongs to no connection (RFC 9293 §3.10.7.1), built from the frame being handled. */

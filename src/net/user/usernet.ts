@@ -21,9 +21,13 @@ import { resolveConfig, type Resolved, type UserNetConfig } from './config.js';
 import { DhcpServer } from './dhcp-server.js';
 import { Counters, GuestLink, L4, virtualMac } from './link.js';
 import { TcpNat } from './tcp.js';
+import type { HostSocket, TcpConnState } from './tcp-conn.js';
 import { UdpNat } from './udp.js';
 
 export { UserNetError } from './config.js';
+
+/** A TCP flow leaving with its VM (live migration): the guest-side state and the host socket that stays behind to be relayed. */
+export interface MovingFlow { state: TcpConnState; socket: HostSocket }
 
 export interface BoundForward { proto: 'tcp' | 'udp'; hostAddr: string; hostPort: number; guestPort: number }
 
@@ -187,6 +191,20 @@ export class UserNet implements NetBackend {
     put16(b, L4 + Icmp.CSUM, checksum(b, L4, L4 + len));
     c.icmpEchoReplies++;
     this.link.deliverOrQueue(this.link.ipHeader(dst, src, IpProto.ICMP, len));
+  }
+
+  /**
+   * Live migration, at the instant the guest is held: the TCP flows that can move (their state and
+   * host sockets, which this network lets go of). UDP flows stay: the host sockets they use are
+   * opened again where the guest goes, as its next datagram leaves.
+   */
+  moveOut(): MovingFlow[] {
+    return this.tcp.moveOut();
+  }
+
+  /** Flows that moved here (moveOut's, their sockets relayed or the originals given back). */
+  moveIn(flows: readonly MovingFlow[]): void {
+    this.tcp.moveIn(flows);
   }
 
   stats(): Record<string, number> {
