@@ -108,7 +108,7 @@ export class FakeVm implements VmHandle {
       throw new HostError('conflict', `Cannot migrate ${this.name}: the target refused: ${(err as Error).message}`);
     }
     this.end('migrated');
-    return { rounds: 1, pagesSent: 1, bytesSent: 4100, finalPages: 1, downtimeMs: 1, totalMs: 2 };
+    return { rounds: 1, pagesSent: 1, bytesSent: 4100, finalPages: 1, downtimeMs: 1, totalMs: 2, flowsMoved: 0 };
   }
 
   async pause(): Promise<void> { this.expect('pause', 'running'); this.state = 'paused'; }

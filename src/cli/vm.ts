@@ -343,7 +343,7 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
       const r = await client.migrate(name, { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), ...(typeof token === 'string' ? { token } : {}) })
         .finally(() => clearInterval(progress));
       const x = r.migration;
-      io.out(`${name}: moved to ${to} in ${x.totalMs.toFixed(0)} ms (${x.rounds} rounds, ${(x.bytesSent / MiB).toFixed(1)} MiB), the guest held ${x.downtimeMs.toFixed(0)} ms\n`);
+      io.out(`${name}: moved to ${to} in ${x.totalMs.toFixed(0)} ms (${x.rounds} rounds, ${(x.bytesSent / MiB).toFixed(1)} MiB), the guest held ${x.downtimeMs.toFixed(0)} ms${x.flowsMoved ? `; ${x.flowsMoved} open TCP flow(s) relayed from here until they close` : ''}\n`);
       return 0;
     }
     case 'clone': {

@@ -476,7 +476,7 @@ export class Vm implements VmHandle, Schedulable {
     }
     await thread.ended;
     await Promise.resolve();
-    return { rounds: stats.rounds, pagesSent: stats.pagesSent, bytesSent: stats.bytesSent, finalPages: stats.finalPages, downtimeMs: stats.downtimeMs, totalMs: stats.totalMs };
+    return { rounds: stats.rounds, pagesSent: stats.pagesSent, bytesSent: stats.bytesSent, finalPages: stats.finalPages, downtimeMs: stats.downtimeMs, totalMs: stats.totalMs, flowsMoved: stats.flowsMoved };
   }
 
   /** The snapshot file to use: `file` (resolved) or the VM's own in the state directory. */

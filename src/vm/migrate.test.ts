@@ -3,13 +3,15 @@
  * loopback): a VM counting on its console moves with its overlay disk and goes on counting there
  * without a gap; a target that dies, a port nobody listens on and a wrong token each leave the
  * source running; a VM that migrated away cannot start again here and keeps its disk for the target.
- * A VM with a user NIC moves with it: its forwarded port is bound on the target at switchover.
+ * A VM with a user NIC moves with it: its forwarded port is bound on the target at switchover, and
+ * a download under way through it completes whole, relayed from the source, while the guest counts on.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
+import { createHash } from 'node:crypto';
+import { createServer as createHttpServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Host } from './host.js';
@@ -92,9 +94,31 @@ async function fetchPage(port: number, path: string, ms: number): Promise<string
   }
 }
 
-test('a VM with a user NIC moves: its forwarded port and its way out follow it', { timeout: 600_000 }, async t => {
+/** Downloads http://127.0.0.1:port/path at about `bytesPerSec`, hashing it; `progress` counts what has come. */
+function slowDownload(port: number, path: string, bytesPerSec: number): { progress: () => number; done: Promise<{ sha: string; bytes: number }> } {
+  let bytes = 0;
+  const hash = createHash('sha256');
+  const done = new Promise<{ sha: string; bytes: number }>((resolve, reject) => {
+    const req = httpGet({ host: '127.0.0.1', port, path }, res => {
+      const t0 = performance.now();
+      res.on('data', (d: Buffer) => {
+        hash.update(d);
+        bytes += d.length;
+        const ahead = bytes / bytesPerSec * 1000 - (performance.now() - t0);
+        if (ahead > 5) { res.pause(); setTimeout(() => res.resume(), ahead); }
+      });
+      res.on('end', () => resolve({ sha: hash.digest('hex'), bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  return { progress: () => bytes, done };
+}
+
+test('a VM with a user NIC moves: its forwarded port, a download under way through it, and its way out follow it', { timeout: 600_000 }, async t => {
   const { dir, cleanup } = tempDir('vm-migrate-nic');
-  const a = new Host({ stateDir: join(dir, 'a') }), b = new Host({ stateDir: join(dir, 'b') });
+  const logs: string[] = [];
+  const a = new Host({ stateDir: join(dir, 'a'), onLog: (vm, line) => logs.push(`${vm}: ${line}`) }), b = new Host({ stateDir: join(dir, 'b') });
   t.after(async () => { await a.close({ timeoutMs: 1000 }); await b.close({ timeoutMs: 1000 }); cleanup(); });
   const web = createHttpServer((_, res) => res.end('host-page'));
   await new Promise<void>(r => web.listen(0, '127.0.0.1', r));
@@ -107,14 +131,34 @@ test('a VM with a user NIC moves: its forwarded port and its way out follow it',
   await con.run('mkdir -p /www && echo served-by-$(hostname)-$$ > /www/index.html && httpd -p 80 -h /www && echo httpd-up', 'httpd-up\r\n', 10_000);
   const page = await fetchPage(fwd, '/index.html', 30_000);
   assert.match(page, /^served-by-/);
+  await con.run('dd if=/dev/urandom of=/www/big bs=1M count=24 2>/dev/null; echo "sum=$(sha256sum /www/big)"', /sum=[0-9a-f]{64} /, 60_000);
+  const sum = /sum=([0-9a-f]{64}) /.exec(con.text)![1];
+  con.client.write('(i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo N=$i; sleep 0.01; done) &\n');
+  await con.waitFor('N=20\r\n', 30_000);
 
+  // A download of 24 MiB at 4 MiB/s through the forwarded port, a quarter done when the VM moves:
+  // its connection stays with this host's socket, relayed to the target, and ends whole.
+  const download = slowDownload(fwd, '/big', 4 << 20);
+  for (let i = 0; i < 600 && download.progress() < 6 << 20; i++) await new Promise(r => setTimeout(r, 50));
+  assert.ok(download.progress() >= 6 << 20, `the download is under way (${download.progress()} bytes)`);
   const result = await vm.migrate({ accept: async spec => ({ host: '127.0.0.1', ...(await b.acceptMigration(spec)) }) });
-  t.diagnostic(`migrated: ${JSON.stringify(result)}`);
+  t.diagnostic(`migrated: ${JSON.stringify(result)} with ${download.progress()} bytes of the download come`);
+  assert.equal(result.flowsMoved, 1, 'the download\'s flow moved');
   const moved = b.get('web');
+  for (let i = 0; i < 100 && moved.info().state === 'starting'; i++) await new Promise(r => setTimeout(r, 20));
+  const there = new ConsoleText(moved, true);
+  const got = await download.done;
+  assert.deepEqual(got, { sha: sum, bytes: 24 << 20 }, 'the download completes with the guest\'s checksum');
+  const lastHere = counts(con.text).at(-1)!;
+  await there.waitFor(`N=${lastHere + 20}\r\n`, 30_000);
+  const all = counts(con.text + there.text);
+  assert.deepEqual(all, Array.from({ length: all.length }, (_, i) => i + 1), `the count goes on at ${counts(there.text)[0]} after ${lastHere} here`);
+  for (let i = 0; i < 100 && !logs.some(l => /relayed TCP flows have closed/.test(l)); i++) await new Promise(r => setTimeout(r, 50));
+  assert.ok(logs.some(l => /relayed TCP flows have closed/.test(l)), `the source's relay ended: ${logs.join(' | ')}`);
   // The same guest (its httpd, its page) answers on the same port, now bound by the target.
   assert.equal(await fetchPage(fwd, '/index.html', 10_000), page);
-  const there = new ConsoleText(moved, true);
-  await there.run(`wget -q -O - http://10.0.2.2:${(web.address() as AddressInfo).port}/ ; echo`, 'host-page\r\n', 30_000);
+  // One echo, so the counter's lines cannot split it.
+  await there.run(`echo "page=$(wget -q -O - http://10.0.2.2:${(web.address() as AddressInfo).port}/)"`, 'page=host-page\r\n', 30_000);
   const nic = moved.info().nics?.[0];
   assert.ok(nic, 'the moved VM keeps its NIC');
   assert.equal(nic.mac, vm.info().nics?.[0]?.mac);

@@ -180,6 +180,8 @@ export interface MigrationResult {
   /** The guest held, ms (from the hold to the target's word that it runs), and the whole migration. */
   downtimeMs: number;
   totalMs: number;
+  /** User-network TCP flows that moved with the VM: this host relays them to the target until they close. */
+  flowsMoved: number;
 }
 
 /** An incoming migration, ready: where the source connects, with the token it must present. */
