@@ -1,5 +1,6 @@
 /**
- * Zicond, and a few Zbb/Zbs corners, against hand-written results, in the interpreter and the JIT.
+ * Zicond, and a few Zba/Zbb/Zbs corners, against hand-written results, in the interpreter and the JIT.
+ * ctzw of a value whose low word is zero is here because QEMU 7.2 gets it wrong (see test/diff/insns.ts).
  * QEMU 7.2 (the differential tests' oracle) has no Zicond, and GNU as 2.40 does not know its
  * mnemonics: the czero instructions are written with `.insn r` (OP, funct3, funct7 = 7).
  */
@@ -62,7 +63,7 @@ for (const { name, jit } of MODES) {
   test(`Zbb and Zbs corners (${name})`, async () => {
     const cases: [string, bigint][] = [
       ['clz a2, zero', 64n], ['ctz a2, zero', 64n], ['clzw a2, zero', 32n], ['ctzw a2, zero', 32n],
-      ['cpop a2, t0', 64n], ['cpopw a2, t0', 32n], ['clzw a2, t1', 0n], ['clz a2, t1', 32n], ['ctzw a2, t1', 31n],
+      ['ctzw a2, t6', 32n], ['ctzw a2, s3', 32n], ['cpop a2, t0', 64n], ['cpopw a2, t0', 32n], ['clzw a2, t1', 0n], ['clz a2, t1', 32n], ['ctzw a2, t1', 31n],
       ['orc.b a2, t2', 0xff00_ff00_00ff_00ffn], ['rev8 a2, t2', 0x0100_1000_0010_0030n],
       ['sext.b a2, t1', 0n], ['sext.h a2, t3', ONES - 0x7fffn], ['zext.h a2, t0', 0xffffn],
       ['rolw a2, t1, t4', 1n], ['roriw a2, t1, 31', 1n], ['roriw a2, t5, 1', ONES - 0x7fff_ffffn], ['rori a2, t4, 0', 33n],
@@ -71,7 +72,7 @@ for (const { name, jit } of MODES) {
       ['slli.uw a2, t0, 63', MIN], ['add.uw a2, s2, zero', 0x8000_0000n], ['sh3add.uw a2, t0, t5', (0xffff_ffffn << 3n) + 1n],
     ];
     const lines = ['li t0, -1', 'li t1, 0x80000000', 'li t2, 0x3000100000100001', 'li t3, 0x8000',
-      'li t4, 33', 'li t5, 1', `li t6, ${asm(MIN)}`, 'li s2, -0x80000000'];
+      'li t4, 33', 'li t5, 1', `li t6, ${asm(MIN)}`, 'li s2, -0x80000000', 'li s3, 0x10000000000'];
     cases.forEach(([insn], i) => lines.push(insn, save(i, 'a2')));
     const g = await runTwice(lines, jit);
     for (const [i, [insn, v]] of cases.entries()) assert.equal(g.rd64(DATA_BASE + 8 * i), v, insn);
