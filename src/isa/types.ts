@@ -22,7 +22,7 @@ export interface Operands {
   readonly imm?: Field;
 }
 
-export type Ext = 'I' | 'M' | 'A' | 'F' | 'D' | 'C' | 'Zicsr' | 'Zifencei' | 'priv';
+export type Ext = 'I' | 'M' | 'A' | 'F' | 'D' | 'C' | 'Zicsr' | 'Zifencei' | 'Zba' | 'Zbb' | 'Zbs' | 'Zicond' | 'priv';
 
 /** Semantics run by the host (TypeScript) rather than emitted as WebAssembly. */
 export type HostUnit = 'fp' | 'csr' | 'system';

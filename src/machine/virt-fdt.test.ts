@@ -34,9 +34,9 @@ test('dtc reads the virt tree with the properties Linux and OpenSBI look for', {
   assert.match(cpu1, /device_type = "cpu";/);
   assert.match(cpu1, /reg = <0x01>;/);
   assert.match(cpu1, /status = "okay";/);
-  assert.match(cpu1, /riscv,isa = "rv64imafdc_zicsr_zifencei";/);
+  assert.match(cpu1, /riscv,isa = "rv64imafdc_zicond_zicsr_zifencei_zba_zbb_zbs";/);
   assert.match(cpu1, /riscv,isa-base = "rv64i";/);
-  assert.match(cpu1, /riscv,isa-extensions = "i\\0m\\0a\\0f\\0d\\0c\\0zicsr\\0zifencei\\0zicntr";/);
+  assert.match(cpu1, /riscv,isa-extensions = "i\\0m\\0a\\0f\\0d\\0c\\0zicsr\\0zifencei\\0zicntr\\0zicond\\0zba\\0zbb\\0zbs";/);
   assert.match(cpu1, /mmu-type = "riscv,sv48";/);
   assert.match(cpu1, /compatible = "riscv,cpu-intc";/);
   assert.match(nodeText(dts, 'core1'), /cpu = <0x04>;/);

@@ -11,8 +11,10 @@ import {
 } from './memory-map.js';
 import { Mip } from './irq.js';
 
-export const DEFAULT_ISA = 'rv64imafdc_zicsr_zifencei';
-export const DEFAULT_ISA_EXTENSIONS: readonly string[] = ['i', 'm', 'a', 'f', 'd', 'c', 'zicsr', 'zifencei', 'zicntr'];
+/** Multi-letter extensions in the canonical order (Zi* before Zb*), as Linux and OpenSBI parse riscv,isa. */
+export const DEFAULT_ISA = 'rv64imafdc_zicond_zicsr_zifencei_zba_zbb_zbs';
+/** What Linux 6.x reads instead of riscv,isa when present (its names: Documentation/devicetree/bindings/riscv/extensions.yaml). */
+export const DEFAULT_ISA_EXTENSIONS: readonly string[] = ['i', 'm', 'a', 'f', 'd', 'c', 'zicsr', 'zifencei', 'zicntr', 'zicond', 'zba', 'zbb', 'zbs'];
 export const DEFAULT_MMU_TYPE = 'riscv,sv48';
 export const STDOUT_PATH = `/soc/serial@${UART0_BASE.toString(16)}`;
 

@@ -1,4 +1,4 @@
-// What the default differential run covers: every RV64GC instruction (each FP rounding-mode
+// What the default differential run covers: every RV64GC, Zba, Zbb and Zbs instruction (each FP rounding-mode
 // instruction with every static mode and dyn, each atomic with every aq/rl combination, every
 // compressed form), checked on the assembler's output with objdump.
 import { test } from 'node:test';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GROUPS, bodyText } from './generate.js';
 import { DEFAULT_COUNT, DEFAULT_SEEDS, sequences } from './harness.js';
-import { TOOLS, missingTools } from './qemu.js';
+import { MARCH, TOOLS, missingTools } from './qemu.js';
 
 const run = promisify(execFile);
 const missing = missingTools();
@@ -32,12 +32,15 @@ const FD = ['s', 'd'].flatMap(p => words(`fadd fsub fmul fdiv fsqrt fmin fmax fs
 const RVC = words(`c.addi4spn c.fld c.lw c.ld c.fsd c.sw c.sd c.nop c.addi c.addiw c.li c.addi16sp c.lui c.srli c.srai
   c.andi c.sub c.xor c.or c.and c.subw c.addw c.j c.beqz c.bnez c.slli c.fldsp c.lwsp c.ldsp c.jr c.mv c.jalr c.add
   c.fsdsp c.swsp c.sdsp`);
+const ZB = words(`add.uw sh1add sh2add sh3add sh1add.uw sh2add.uw sh3add.uw slli.uw andn orn xnor clz clzw ctz ctzw
+  cpop cpopw max maxu min minu sext.b sext.h zext.h rol rolw ror rori roriw rorw orc.b rev8 bclr bclri bext bexti binv binvi
+  bset bseti`);
 /** Instructions with a rounding-mode field that objdump shows (dyn shows as no suffix). */
 const ROUNDED = ['s', 'd'].flatMap(p => words('fadd fsub fmul fdiv fsqrt fmadd fmsub fnmsub fnmadd fcvt.w fcvt.wu fcvt.l fcvt.lu')
   .map(op => `${op}.${p}`)).concat(words('fcvt.s.w fcvt.s.wu fcvt.s.l fcvt.s.lu fcvt.d.l fcvt.d.lu fcvt.s.d'));
 const MODES = ['rne', 'rtz', 'rdn', 'rup', 'rmm', 'dyn'];
 
-test('the default run covers every RV64GC instruction', { skip }, async () => {
+test('the default run covers every RV64GC, Zba, Zbb and Zbs instruction', { skip }, async () => {
   const seen = new Set<string>();
   const dir = await mkdtemp(join(tmpdir(), 'gasang-cov-'));
   try {
@@ -45,7 +48,7 @@ test('the default run covers every RV64GC instruction', { skip }, async () => {
       const bodies = DEFAULT_SEEDS.flatMap(seed => sequences(group, seed, DEFAULT_COUNT).map(bodyText));
       const src = join(dir, `${group}.S`), obj = join(dir, `${group}.o`), elf = join(dir, `${group}.elf`);
       await writeFile(src, `.option norelax\n.text\n${bodies.join('\n')}\n`);
-      await run(TOOLS.as, ['-march=rv64gc', '-o', obj, src], { maxBuffer: 64 << 20 });
+      await run(TOOLS.as, [`-march=${MARCH}`, '-o', obj, src], { maxBuffer: 64 << 20 });
       // Linked and stripped: objdump is slow to symbolise thousands of local labels.
       await run(TOOLS.ld, ['-s', '--no-relax', '-e', '0', '-Ttext=0x80001000', '-o', elf, obj], { maxBuffer: 64 << 20 });
       const { stdout } = await run(TOOLS.objdump, ['-d', '-M', 'no-aliases', elf], { maxBuffer: 512 << 20 });
@@ -64,7 +67,7 @@ test('the default run covers every RV64GC instruction', { skip }, async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const want = [...RV64I, ...RV64M, ...ATOMIC, ...FD, ...RVC, ...ROUNDED.flatMap(op => MODES.map(m => `${op} ${m}`))];
+  const want = [...RV64I, ...RV64M, ...ATOMIC, ...FD, ...RVC, ...ZB, ...ROUNDED.flatMap(op => MODES.map(m => `${op} ${m}`))];
   const absent = want.filter(w => !seen.has(w));
   assert.deepEqual(absent, [], `never generated: ${absent.join(', ')}`);
 });

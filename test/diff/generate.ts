@@ -1,5 +1,5 @@
 /**
- * Random straight-line RV64GC programs for differential testing against QEMU.
+ * Random straight-line RV64GC + Zba/Zbb/Zbs programs for differential testing against QEMU.
  *
  * A batch is one assembly file holding many sequences. Each sequence:
  *   1. copies its initial data block from its init record and loads f0..f31, fcsr and every
@@ -15,7 +15,8 @@ import { fregValue, intValue } from './values.js';
 import * as I from './insns.js';
 import { DATA_BYTES, Gen, RESERVED, X_NAMES, type Unit, type UnitGen } from './insns.js';
 
-export const GROUPS = ['int', 'muldiv', 'atomic', 'branch', 'compressed', 'fp', 'mixed'] as const;
+/** New groups go last: a group's sequences depend on its index here. */
+export const GROUPS = ['int', 'muldiv', 'atomic', 'branch', 'compressed', 'fp', 'mixed', 'bitmanip'] as const;
 export type Group = (typeof GROUPS)[number];
 
 /** Data block address: 128 bytes below a page boundary, so misaligned accesses can cross it. */
@@ -52,8 +53,9 @@ const WEIGHTS: Record<Group, readonly (readonly [UnitGen, number])[]> = {
   mixed: [
     [I.aluR, 3], [I.aluI, 3], [I.shiftI, 2], [I.upper, 1], [I.load, 2], [I.store, 2], [I.mulDiv, 3], [I.amo, 2],
     [I.lrsc, 1], [I.scAlone, 0.3], [I.branch, 2], [I.jump, 1], [I.compressed, 4], [I.fArith, 2], [I.fFma, 1],
-    [I.fCvt, 2], [I.fMisc, 2], [I.fCsr, 0.5], [I.fence, 0.1],
+    [I.fCvt, 2], [I.fMisc, 2], [I.fCsr, 0.5], [I.fence, 0.1], [I.bitmanip, 2],
   ],
+  bitmanip: [[I.bitmanip, 10], [I.aluR, 1], [I.shiftI, 1]],
 };
 
 /** Everything needed to rebuild one sequence alone. */

@@ -8,7 +8,7 @@ import { build, runQemu, type QemuResult } from './qemu.js';
 import { runGasang, type GasangOptions, type GasangResult } from './gasang-user.js';
 import { diffRecords, operandValues, records, trapText, type FieldDiff } from './compare.js';
 
-/** What `npm test` runs: DEFAULT_COUNT sequences per group and seed (× 7 groups × 3 seeds = 5376). */
+/** What `npm test` runs: DEFAULT_COUNT sequences per group and seed (× 8 groups × 3 seeds = 6144). */
 export const DEFAULT_SEEDS = [1, 2, 3];
 export const DEFAULT_COUNT = 256;
 

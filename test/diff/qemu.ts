@@ -18,6 +18,11 @@ export const TOOLS = {
   qemu: 'qemu-riscv64-static',
 } as const;
 
+/** What the programs may use: RV64GC and the bit-manipulation extensions QEMU 7.2 implements (not Zicond). */
+export const MARCH = 'rv64gc_zba_zbb_zbs';
+/** QEMU 7.2's user-mode default CPU lacks Zb*; the generic rv64 CPU has them as options. */
+export const QEMU_CPU = 'rv64,zba=true,zbb=true,zbs=true';
+
 /** The tools that are not on PATH (empty when everything is there). */
 export function missingTools(): string[] {
   const missing: string[] = [];
@@ -41,7 +46,7 @@ export async function build(asm: string): Promise<Built> {
   try {
     const src = join(dir, 'prog.S'), obj = join(dir, 'prog.o'), elfPath = join(dir, 'prog.elf'), script = join(dir, 'link.ld');
     await Promise.all([writeFile(src, asm), writeFile(script, LINKER_SCRIPT)]);
-    await run(TOOLS.as, ['-march=rv64gc', '-o', obj, src], { maxBuffer: 64 << 20 });
+    await run(TOOLS.as, [`-march=${MARCH}`, '-o', obj, src], { maxBuffer: 64 << 20 });
     await run(TOOLS.ld, ['-static', '-nostdlib', '--no-relax', '-T', script, '-o', elfPath, obj], { maxBuffer: 64 << 20 });
     const elf = new Uint8Array(await readFile(elfPath));
     return { dir, elfPath, elf, dispose: () => rm(dir, { recursive: true, force: true }) };
@@ -62,7 +67,7 @@ export interface QemuResult {
 /** Runs a static RISC-V ELF under qemu-riscv64-static. */
 export function runQemu(elfPath: string, timeoutMs = 60_000): Promise<QemuResult> {
   return new Promise(resolve => {
-    execFile(TOOLS.qemu, [elfPath], { encoding: 'buffer', maxBuffer: 256 << 20, timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(TOOLS.qemu, ['-cpu', QEMU_CPU, elfPath], { encoding: 'buffer', maxBuffer: 256 << 20, timeout: timeoutMs }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: number | string; signal?: string }) | null;
       resolve({
         stdout: new Uint8Array(stdout),

@@ -38,6 +38,9 @@ test('bundled guest brings up two harts with --cpus 2', { timeout: 300_000 }, as
 
 test("Debian's stock 6.12 kernel boots with OpenSBI and busybox", { timeout: 600_000, skip: !debianAvailable() && !process.env.CI && 'run scripts/fetch-debian-guest.sh first' }, async () => {
   const g = await Guest.boot({ ...DEBIAN });
+  await g.waitFor(READY);
+  // 6.12 reads riscv,isa-extensions and lists what it recognised (and may now use, e.g. Zbb string routines).
+  assert.match(await g.run('grep -m1 ^isa /proc/cpuinfo'), /_zicond_.*_zba_zbb_zbs/);
   await sessionChecks(g, /6\.12\.\d+.*-riscv64/);
 });
 
