@@ -98,6 +98,11 @@ export class Host implements HostApi {
   static async open(opts: HostOptions): Promise<Host> { return new Host(opts); }
 
   async create(input: VmSpec): Promise<VmHandle> {
+    return this.newVm(input, true);
+  }
+
+  /** A new VM; `persist` false keeps it out of the store until it first runs (an incoming migration: a daemon that dies before must not wake up with it). */
+  private async newVm(input: VmSpec, persist: boolean): Promise<Vm> {
     this.assertOpen();
     const spec = checkSpec(input);
     if (this.find(spec.name)) throw new HostError('conflict', `A VM named ${spec.name} already exists`);
@@ -116,7 +121,7 @@ export class Host implements HostApi {
         }
       });
       const record: VmRecord = { id, name: spec.name, spec, state: 'created', createdAt: now(), cpuSeconds: 0 };
-      this.store.insert(record);
+      if (persist) this.store.insert(record);
       const vm = new Vm(this, record);
       this.vms.set(id, vm);
       return vm;
@@ -175,7 +180,7 @@ export class Host implements HostApi {
 
   async acceptMigration(input: VmSpec, opts: { host?: string } = {}): Promise<IncomingMigration> {
     this.assertOpen();
-    const vm = await this.create(input) as Vm;
+    const vm = await this.newVm(input, false);
     const token = randomBytes(24).toString('hex');
     try {
       const port = await vm.receive({ host: opts.host ?? '127.0.0.1', token }, () => void this.remove(vm.id).catch(() => {}));
@@ -288,6 +293,9 @@ export class Host implements HostApi {
 
   /** @internal */
   save(r: VmRecord): void { if (!this.closed) this.store.update(r); }
+
+  /** @internal An arrived VM (newVm without `persist`) goes into the store. */
+  persist(r: VmRecord): void { if (!this.closed) this.store.insert(r); }
 
   /** @internal */
   log(vm: string, line: string): void { this.opts.onLog?.(vm, line); }
@@ -535,6 +543,7 @@ export class Vm implements VmHandle, Schedulable {
     for (const w of thread.warnings) this.host.log(this.name, `warning: ${w}`);
     Object.assign(this.record, { startedAt: now(), stoppedAt: undefined, exit: undefined });
     this.setState('running');
+    if (incoming) this.host.persist(this.record);
     void thread.ended.then(end => this.ended(thread, end));
   }
 
