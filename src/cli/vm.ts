@@ -313,7 +313,9 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
     case 'snapshot': {
       const { name, flags } = nameAnd(cmd, args, ['--file PATH', '--stop']);
       const file = flags.get('--file');
-      const { snapshot: s } = await client.snapshot(name, { ...(typeof file === 'string' ? { file: resolve(io.cwd, file) } : {}), ...(flags.has('--stop') ? { stop: true } : {}) });
+      const shown = showProgress(client, name, io, v => (v.snapshot?.pagesToWrite ? `${name}: ${v.snapshot.pagesWritten} of ${v.snapshot.pagesToWrite} RAM pages written\n` : ''));
+      const { snapshot: s } = await client.snapshot(name, { ...(typeof file === 'string' ? { file: resolve(io.cwd, file) } : {}), ...(flags.has('--stop') ? { stop: true } : {}) })
+        .finally(shown);
       io.out(`${s.file}: ${(s.bytes / MiB).toFixed(1)} MiB, ${s.storedPages} of ${s.ramPages} RAM pages stored, the guest held ${s.pauseMs.toFixed(0)} ms\n`);
       return 0;
     }
@@ -330,18 +332,12 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
       const m = typeof to === 'string' ? /^(.+):(\d+)$/.exec(to) : null;
       if (!m) throw bad('gasang vm migrate needs --to HOST:PORT (the target gasangd\'s TCP address)');
       const token = flags.get('--token') ?? io.env.GASANG_TARGET_TOKEN;
-      // Progress on stderr while it moves (the VM's info carries it).
-      let last = '';
-      const progress = setInterval(() => {
-        client.inspect(name).then(v => {
-          const p = v.migration;
-          const line = p ? `${name}: ${p.phase === 'held' ? 'held for the last' : `round ${p.round},`} ${(p.bytesSent / MiB).toFixed(1)} MiB sent, ${p.remainingPages} pages to go\n` : '';
-          if (line && line !== last) io.err(line);
-          last = line;
-        }, () => {});
-      }, 500);
+      const shown = showProgress(client, name, io, v => {
+        const p = v.migration;
+        return p ? `${name}: ${p.phase === 'held' ? 'held for the last' : `round ${p.round},`} ${(p.bytesSent / MiB).toFixed(1)} MiB sent, ${p.remainingPages} pages to go\n` : '';
+      });
       const r = await client.migrate(name, { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), ...(typeof token === 'string' ? { token } : {}) })
-        .finally(() => clearInterval(progress));
+        .finally(shown);
       const x = r.migration;
       io.out(`${name}: moved to ${to} in ${x.totalMs.toFixed(0)} ms (${x.rounds} rounds, ${(x.bytesSent / MiB).toFixed(1)} MiB), the guest held ${x.downtimeMs.toFixed(0)} ms${x.flowsMoved ? `; ${x.flowsMoved} open TCP flow(s) relayed from here until they close` : ''}\n`);
       return 0;
@@ -400,6 +396,19 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
  * The VM's console on this terminal: raw mode when stdin is a TTY, typing sent as it comes,
  * Ctrl-] to detach. Ends when the user detaches, stdin closes, the VM stops or the daemon goes.
  */
+/** Shows `line` of the VM's info on stderr twice a second while a long operation runs (when it changes); returns the stop. */
+function showProgress(client: ApiClient, name: string, io: VmIo, line: (v: VmInfo) => string): () => void {
+  let last = '';
+  const timer = setInterval(() => {
+    client.inspect(name).then(v => {
+      const text = line(v);
+      if (text && text !== last) io.err(text);
+      last = text;
+    }, () => {});
+  }, 500);
+  return () => clearInterval(timer);
+}
+
 async function attachConsole(client: ApiClient, name: string, write: boolean, io: VmIo): Promise<number> {
   let ws;
   try {

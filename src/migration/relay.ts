@@ -47,7 +47,8 @@ export function sendFlows(w: FrameWriter, flows: readonly OutgoingFlow[]): void 
 /** The source's end: relays `flows` over the migration connection until the last has closed; resolves then (or when the channel fails, every flow reset). */
 export function relayFromSource(socket: Socket, w: FrameWriter, r: FrameReader, flows: readonly OutgoingFlow[]): Promise<void> {
   const open = new Map<number, HostSocket>();
-  const peerPaused = new Set<number>(), resetByPeer = new Set<number>();
+  /** Flows the target paused; flows whose host socket is full (the target was asked to pause); flows the target reset. */
+  const peerPaused = new Set<number>(), full = new Set<number>(), resetByPeer = new Set<number>();
   let blocked = false;
   let finish!: () => void;
   const done = new Promise<void>(resolve => { finish = resolve; });
@@ -86,9 +87,10 @@ export function relayFromSource(socket: Socket, w: FrameWriter, r: FrameReader, 
       if (!s) continue; // a flow that has closed here meanwhile
       switch (f.tag) {
         case Tag.FLOW_DATA:
-          if (!s.write(f.payload.subarray(4))) {
+          if (!s.write(f.payload.subarray(4)) && !full.has(id)) {
+            full.add(id);
             w.write(Tag.FLOW_PAUSE, idFrame(id));
-            s.once('drain', () => w.write(Tag.FLOW_RESUME, idFrame(id)));
+            s.once('drain', () => { full.delete(id); w.write(Tag.FLOW_RESUME, idFrame(id)); });
           }
           break;
         case Tag.FLOW_END: s.end(); break;

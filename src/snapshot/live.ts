@@ -25,6 +25,9 @@ export interface LiveSnapshotStats extends SnapshotStats {
   savedOnTouch: number;
 }
 
+/** Where a live snapshot stands: RAM pages in the file of those it stores (zero pages are not stored). */
+export interface SnapshotProgress { pagesWritten: number; pagesToWrite: number }
+
 /** Saves a page before its first touch after the instant. */
 class SaveBeforeTouch implements RamPager {
   closed = false;
@@ -49,7 +52,7 @@ class SaveBeforeTouch implements RamPager {
  * Snapshots the running `m` to `path`; `atInstant` runs while the guest is still held (a clone
  * copies its overlays there). Call it between slices; the guest runs again when it first awaits.
  */
-export async function snapshotMachineLive(path: string, m: VirtMachine, spec: unknown, drives: readonly SnapshotDrive[], atInstant?: () => void): Promise<LiveSnapshotStats> {
+export async function snapshotMachineLive(path: string, m: VirtMachine, spec: unknown, drives: readonly SnapshotDrive[], atInstant?: () => void, onProgress?: (p: SnapshotProgress) => void): Promise<LiveSnapshotStats> {
   const t0 = performance.now();
   const { writer, disks } = beginSnapshot(path, m, spec, drives);
   const residency: Residency = m.cpu.residency;
@@ -65,6 +68,7 @@ export async function snapshotMachineLive(path: string, m: VirtMachine, spec: un
         await new Promise(r => setImmediate(r));
         if (guard.closed) throw new SnapshotError('io', `The VM ended while its snapshot ${path} was being written`);
         writer.save(next, CHUNK);
+        onProgress?.({ pagesWritten: writer.layout.stored - writer.remaining, pagesToWrite: writer.layout.stored });
       }
     } finally {
       if (residency.pager === guard) residency.pager = undefined;

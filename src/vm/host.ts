@@ -10,7 +10,7 @@
 import { closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { MachineSnapshot } from '../snapshot/index.js';
+import { MachineSnapshot, type SnapshotProgress } from '../snapshot/index.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createOverlay } from '../storage/open.js';
 import { RAM_OFFSET } from '../cpu/layout.js';
@@ -353,6 +353,8 @@ export class Vm implements VmHandle, Schedulable {
   claims: DiskClaim[] | undefined;
   /** The last NIC counters the running thread sent. */
   private nicStats: NicCounters[] = [];
+  /** Where a live snapshot stands, while one is written. */
+  private snapshotting: SnapshotProgress | undefined;
   /** Where an outgoing migration stands, while one runs. */
   private migrating: MigrationProgress | undefined;
   /** Switch ports of this run's network NICs. */
@@ -399,6 +401,7 @@ export class Vm implements VmHandle, Schedulable {
       },
       ...(r.spec.nics?.length ? { nics: this.nicInfo() } : {}),
       ...(this.migrating ? { migration: { ...this.migrating } } : {}),
+      ...(this.snapshotting ? { snapshot: { ...this.snapshotting } } : {}),
     };
   }
 
@@ -411,10 +414,13 @@ export class Vm implements VmHandle, Schedulable {
     const thread = this.thread;
     this.must('snapshot', ['running', 'paused']);
     let stats;
+    this.snapshotting = { pagesWritten: 0, pagesToWrite: 0 };
     try {
       stats = await thread!.snapshot(file, { kind: 'gasangd', spec: this.spec }, opts.stop === true, opts.copies);
     } catch (err) {
       throw new HostError('conflict', `Cannot snapshot ${this.name}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.snapshotting = undefined;
     }
     if (opts.stop) {
       // A held VM must run on to end.
@@ -521,7 +527,7 @@ export class Vm implements VmHandle, Schedulable {
       thread = await VmThread.start(
         plan,
         this.host.scheduler.wake.buffer,
-        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), incoming: port => this.onIncoming?.(port), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; }, migrating: p => { if (this.migrating) this.migrating = p; }, relaying: (flows, done) => this.host.relaying(this.name, flows, done, () => thread.kill()) },
+        { output: bytes => this.hub.push(bytes), agent: bytes => this.agent.push(bytes), incoming: port => this.onIncoming?.(port), log: line => this.host.log(this.name, line), nics: stats => { this.nicStats = stats; }, migrating: p => { if (this.migrating) this.migrating = p; }, snapshotting: p => { if (this.snapshotting) this.snapshotting = p; }, relaying: (flows, done) => this.host.relaying(this.name, flows, done, () => thread.kill()) },
         (control, starting) => { this.control = control; this.starting = starting; this.host.scheduler.add(this); },
       ).finally(() => { this.starting = undefined; });
     } catch (err) {

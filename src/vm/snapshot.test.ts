@@ -28,7 +28,12 @@ test('snapshot a running and a paused VM, stop after one, restore: the count goe
   con.client.write('i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo N=$i; sleep 0.05; done\n');
   await con.waitFor('N=5\r\n', 30_000);
 
-  const running = await vm.snapshot({ file: join(dir, 'running.snap') });
+  // Progress shows in the VM's info while the file is written, and goes when it is done.
+  const seen: NonNullable<ReturnType<typeof vm.info>['snapshot']>[] = [];
+  const watch = setInterval(() => { const p = vm.info().snapshot; if (p) seen.push(p); }, 2);
+  const running = await vm.snapshot({ file: join(dir, 'running.snap') }).finally(() => clearInterval(watch));
+  assert.ok(seen.some(p => p.pagesWritten > 0 && p.pagesToWrite === running.storedPages), `progress seen: ${JSON.stringify(seen.at(-1))}`);
+  assert.equal(vm.info().snapshot, undefined);
   assert.equal(vm.info().state, 'running');
   assert.ok(running.bytes > 1 << 20 && running.storedPages < running.ramPages && running.pauseMs > 0, JSON.stringify(running));
   t.diagnostic(`running VM: ${JSON.stringify(running)}`);

@@ -4,6 +4,7 @@
  * are plain JSON so that the REST API, the store and the library share one shape.
  */
 import type { MigrationProgress } from '../migration/send.js';
+import type { SnapshotProgress } from '../snapshot/index.js';
 import { GasangError } from '../util/errors.js';
 import type { UserNicFields } from '../net/user/options.js';
 import type { NetworkInfo } from './networks.js';
@@ -116,6 +117,8 @@ export interface VmInfo {
   nics?: NicInfo[];
   /** While it migrates away: where the migration stands (updated a few times a second). */
   migration?: MigrationProgress;
+  /** While a snapshot of it is written: where that stands (updated a few times a second). */
+  snapshot?: SnapshotProgress;
 }
 
 /** Frames and bytes through a NIC, in the guest's directions. */

@@ -10,7 +10,7 @@
  */
 import { constants, copyFileSync, openSync, readSync, readlinkSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { MachineSnapshot, revertDrives, snapshotMachine, snapshotMachineLive, type DiskRef } from '../snapshot/index.js';
+import { MachineSnapshot, revertDrives, snapshotMachine, snapshotMachineLive, type DiskRef, type SnapshotProgress } from '../snapshot/index.js';
 import { withAgentBootarg } from './agent.js';
 import { VirtMachine, type RunGate, type VirtBoardSpec, type VirtDrive, type VirtIo, type VirtNic } from '../machine/virt.js';
 import { openNic, type NicConfig } from '../net/nic.js';
@@ -37,7 +37,7 @@ const send = (m: FromVm, transfer?: ArrayBuffer[]): void => port.postMessage(m, 
 /** Longest sleep of a VM whose harts all wait (ms): only guest timers and host input wake it. */
 const IDLE_SLEEP_MS = 10_000;
 const IDLE_ACCOUNTING = 8;
-/** How often an outgoing migration reports its progress to the host (ms). */
+/** How often a migration or live snapshot reports its progress to the host (ms). */
 const PROGRESS_MS = 100;
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -137,13 +137,8 @@ async function main(): Promise<void> {
       const sock = connect(r.port, r.host);
       sock.on('error', () => {}); // migrateOut reports it
       // The disks go to the target as they are: flushed before the last pages leave.
-      let shown = 0;
-      const onProgress = (p: MigrationProgress): void => {
-        const t = performance.now();
-        if (p.phase === 'precopy' && t - shown < PROGRESS_MS) return;
-        shown = t;
-        send({ type: 'migrating', progress: p });
-      };
+      const shown = throttle();
+      const onProgress = (p: MigrationProgress): void => { if (p.phase !== 'precopy' || shown()) send({ type: 'migrating', progress: p }); };
       migrateOut(vm, sock, { token: r.token, spec: r.spec, onProgress, flows: movingFlows(nics), atInstant: () => { for (const d of drives) d.disk.flush(); } }).then(
         stats => reply({ id: r.id, ok: true, stats }),
         (err: unknown) => reply({ id: r.id, ok: false, message: message(err) }),
@@ -163,7 +158,9 @@ async function main(): Promise<void> {
       return;
     }
     writing = true;
-    snapshotMachineLive(r.file, vm, r.spec, named, copy).then(
+    const shown = throttle();
+    const onProgress = (progress: SnapshotProgress): void => { if (shown()) send({ type: 'snapshotting', progress }); };
+    snapshotMachineLive(r.file, vm, r.spec, named, copy, onProgress).then(
       stats => reply({ id: r.id, ok: true, stats }),
       (err: unknown) => reply({ id: r.id, ok: false, message: message(err) }),
     ).finally(() => { writing = false; });
@@ -249,6 +246,17 @@ async function main(): Promise<void> {
   } catch (err) {
     send({ type: 'failed', message: `Emulation failed: ${message(err)}` });
   }
+}
+
+/** True at most once per PROGRESS_MS: progress reports go to the host a few times a second. */
+function throttle(): () => boolean {
+  let shown = 0;
+  return () => {
+    const t = performance.now();
+    if (t - shown < PROGRESS_MS) return false;
+    shown = t;
+    return true;
+  };
 }
 
 /** How long an incoming migration waits for its source to connect. */

@@ -30,7 +30,7 @@ import type { NicConfig } from '../net/nic.js';
 import type { NicCounters } from './types.js';
 import { handleTransfer } from '../net/switch/index.js';
 import { Control, W } from './control.js';
-import type { SnapshotStats } from '../snapshot/index.js';
+import type { SnapshotProgress, SnapshotStats } from '../snapshot/index.js';
 import type { MigrationProgress, MigrationStats } from '../migration/send.js';
 
 /** What the VM thread boots: the spec with defaults applied, paths resolved, overlays made. */
@@ -89,6 +89,7 @@ export type FromVm =
   | { type: 'log'; line: string }
   | { type: 'nics'; stats: NicCounters[] }
   | { type: 'migrating'; progress: MigrationProgress }
+  | { type: 'snapshotting'; progress: SnapshotProgress }
   /** The VM moved with open TCP flows: the thread stays, relaying them, after the run has ended. */
   | { type: 'relaying'; flows: number }
   | { type: 'relayed' }
@@ -112,6 +113,8 @@ export interface VmThreadEvents {
   nics?(stats: NicCounters[]): void;
   /** An outgoing migration's progress (a few times a second). */
   migrating?(p: MigrationProgress): void;
+  /** A live snapshot's progress (a few times a second). */
+  snapshotting?(p: SnapshotProgress): void;
   /** The VM moved away with `flows` TCP flows whose host sockets this thread keeps relaying; `done` when the last has closed (or the thread was ended). */
   relaying?(flows: number, done: Promise<void>): void;
 }
@@ -167,6 +170,7 @@ export class VmThread {
         case 'log': events.log(m.line); break;
         case 'nics': events.nics?.(m.stats); break;
         case 'migrating': events.migrating?.(m.progress); break;
+        case 'snapshotting': events.snapshotting?.(m.progress); break;
         case 'relaying': {
           let end!: () => void;
           const done = new Promise<void>(resolve => { end = resolve; });
