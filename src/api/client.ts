@@ -97,7 +97,9 @@ export class ApiClient {
   snapshot(name: string, opts: { file?: string; stop?: boolean } = {}): Promise<{ snapshot: SnapshotResult; vm: VmInfo }> { return this.call('POST', `${vmPath(name)}/snapshot`, opts); }
   restore(name: string, opts: { file?: string } = {}): Promise<VmInfo> { return this.call('POST', `${vmPath(name)}/restore`, opts); }
   /** Moves the running VM to the gasangd at `to` (its TCP address and API token) by live migration. */
-  migrate(name: string, to: { host: string; port: number; token?: string }): Promise<{ migration: MigrationResult; vm: VmInfo }> { return this.call('POST', `${vmPath(name)}/migrate`, { to }); }
+  migrate(name: string, to: { host: string; port: number; token?: string }, opts: { copyStorage?: boolean } = {}): Promise<{ migration: MigrationResult; vm: VmInfo }> {
+    return this.call('POST', `${vmPath(name)}/migrate`, { to, ...(opts.copyStorage ? { copyStorage: true } : {}) });
+  }
   /** Readies an incoming VM of `spec` (what a source daemon asks of its target). */
   acceptMigration(spec: VmSpec): Promise<IncomingMigration> { return this.call('POST', '/v1/migrations', { spec }); }
   /** A new running VM continuing a snapshot of `source` with its own name and MACs (201). */

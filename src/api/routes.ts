@@ -101,7 +101,7 @@ export const ROUTES: readonly Route[] = [
         const r = await target.acceptMigration(spec);
         return { host: to.host, port: r.port, token: r.token };
       },
-    });
+    }, { copyStorage: to.copyStorage });
     return { status: 200, json: { migration, vm: vm.info() } };
   }),
   route('POST', '/v1/migrations', async ctx => {

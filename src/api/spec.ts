@@ -58,16 +58,17 @@ export function parseCloneBody(body: unknown): { name: string; file?: string } {
   return { name: o.name, ...snapshotFile(o) };
 }
 
-/** Body of POST /v1/vms/{vm}/migrate: the target gasangd's TCP address and its API token. */
-export function parseMigrateBody(body: unknown): { host: string; port: number; token?: string } {
+/** Body of POST /v1/vms/{vm}/migrate: the target gasangd's TCP address and its API token, and whether the overlays go with the VM. */
+export function parseMigrateBody(body: unknown): { host: string; port: number; token?: string; copyStorage: boolean } {
   const o = object('body', body);
-  onlyKnown('', o, ['to']);
+  onlyKnown('', o, ['to', 'copyStorage']);
+  if (o.copyStorage !== undefined && typeof o.copyStorage !== 'boolean') throw new HostError('invalid', 'copyStorage: must be true or false');
   const to = object('to', o.to);
   onlyKnown('to.', to, ['host', 'port', 'token']);
   if (typeof to.host !== 'string' || to.host === '') throw new HostError('invalid', 'to.host: required, the target gasangd\'s address');
   const port = int('to.port', to.port, 1, 65535);
   if (to.token !== undefined && typeof to.token !== 'string') throw new HostError('invalid', 'to.token: must be a string');
-  return { host: to.host, port, ...(to.token !== undefined ? { token: to.token as string } : {}) };
+  return { host: to.host, port, ...(to.token !== undefined ? { token: to.token as string } : {}), copyStorage: o.copyStorage === true };
 }
 
 /** Body of POST /v1/migrations: the spec of the VM a source migrates in. */

@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HostError, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type IncomingMigration, type MigrationResult, type MigrationTarget, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
+import { HostError, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type IncomingMigration, type MigrateOptions, type MigrationResult, type MigrationTarget, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec, type VmState, type VmUsage } from '../vm/types.js';
 import { Networks, type NetworkInfo } from '../vm/networks.js';
 import type { PortStats } from '../net/switch/index.js';
 import { ApiClient } from './client.js';
@@ -100,7 +100,7 @@ export class FakeVm implements VmHandle {
   }
 
   /** Asks the target to accept this VM's spec, then ends as migrated (the REST layer's tests; real migrations are src/vm's). */
-  async migrate(target: MigrationTarget): Promise<MigrationResult> {
+  async migrate(target: MigrationTarget, _opts?: MigrateOptions): Promise<MigrationResult> {
     this.expect('migrate', 'running');
     try {
       await target.accept(structuredClone(this.spec));

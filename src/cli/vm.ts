@@ -32,10 +32,11 @@ Commands:
                                  qcow2, as overlays are) to PATH (default: its own file in the
                                  daemon's state); --stop: then stop it
   restore NAME [--file PATH]     start the stopped VM from its snapshot instead of booting
-  migrate NAME --to HOST:PORT [--token TOKEN]
+  migrate NAME --to HOST:PORT [--token TOKEN] [--copy-storage]
                                  move the running VM to the gasangd listening on HOST:PORT (its
                                  API token: --token or GASANG_TARGET_TOKEN) by live migration;
-                                 its disks must be reachable there at the same paths
+                                 its disks must be reachable there at the same paths, or with
+                                 --copy-storage its overlays go with it (only the bases shared)
   clone SRC NEW [--file PATH]    start NEW as a copy of SRC: a snapshot of SRC now (or PATH, or
                                  SRC's own snapshot if it is stopped), copies of its overlays,
                                  NEW's own MAC addresses; the guest agent renames the guest
@@ -327,7 +328,7 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
       return 0;
     }
     case 'migrate': {
-      const { name, flags } = nameAnd(cmd, args, ['--to HOST:PORT', '--token TOKEN']);
+      const { name, flags } = nameAnd(cmd, args, ['--to HOST:PORT', '--token TOKEN', '--copy-storage']);
       const to = flags.get('--to');
       const m = typeof to === 'string' ? /^(.+):(\d+)$/.exec(to) : null;
       if (!m) throw bad('gasang vm migrate needs --to HOST:PORT (the target gasangd\'s TCP address)');
@@ -336,7 +337,7 @@ export async function runVm(argv: string[], io: VmIo): Promise<number> {
         const p = v.migration;
         return p ? `${name}: ${p.phase === 'held' ? 'held for the last' : `round ${p.round},`} ${(p.bytesSent / MiB).toFixed(1)} MiB sent, ${p.remainingPages} pages to go\n` : '';
       });
-      const r = await client.migrate(name, { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), ...(typeof token === 'string' ? { token } : {}) })
+      const r = await client.migrate(name, { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), ...(typeof token === 'string' ? { token } : {}) }, { copyStorage: flags.has('--copy-storage') })
         .finally(shown);
       const x = r.migration;
       io.out(`${name}: moved to ${to} in ${x.totalMs.toFixed(0)} ms (${x.rounds} rounds, ${(x.bytesSent / MiB).toFixed(1)} MiB), the guest held ${x.downtimeMs.toFixed(0)} ms${x.flowsMoved ? `; ${x.flowsMoved} open TCP flow(s) relayed from here until they close` : ''}\n`);

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { HART_STATE_BYTES } from '../cpu/layout.js';
 import { VirtMachine, type VirtBoardSpec, type VirtIo } from '../machine/virt.js';
 import { restoreVirt, type VirtShape, type VirtState } from '../machine/virt-state.js';
+import { DiskReceiver } from './disks.js';
 import { FlowChannel, type IncomingFlow } from './relay.js';
 import { FrameReader, FrameWriter, MigrationError, STREAM_VERSION, Tag, parseJson } from './stream.js';
 
@@ -22,6 +23,8 @@ export interface MigrateInOptions {
   board: (spec: unknown, shape: VirtShape) => { board: VirtBoardSpec; io: VirtIo };
   /** Longest wait for the source's next frame (default 30 s). */
   timeoutMs?: number;
+  /** Block migration: the drives this VM receives (the source must send exactly these), where each is written, and what puts them in place once all arrived (before the VM's state is restored; a throw refuses the migration). */
+  disks?: { drives: readonly number[]; pathOf: (drive: number) => string; arrived: () => void };
 }
 
 /**
@@ -34,12 +37,16 @@ export async function migrateIn(socket: Socket, opts: MigrateInOptions): Promise
   const channel = new FlowChannel(socket, w, r);
   const timeout = opts.timeoutMs ?? 30_000;
   let vm: VirtMachine | undefined;
+  let disks: DiskReceiver | undefined;
   try {
-    const hello = parseJson<{ version: number; token: string; shape: VirtShape; spec: unknown }>(await r.expect(Tag.HELLO, timeout));
+    const hello = parseJson<{ version: number; token: string; shape: VirtShape; spec: unknown; disks: number[] }>(await r.expect(Tag.HELLO, timeout));
     if (hello.version !== STREAM_VERSION) throw new MigrationError(`Stream version ${String(hello.version)}; this gasang speaks ${STREAM_VERSION}`);
     const given = Buffer.from(String(hello.token ?? '')), want = Buffer.from(opts.token);
     if (given.length !== want.length || !timingSafeEqual(given, want)) throw new MigrationError('Wrong migration token');
     if (!hello.shape) throw new MigrationError('The source named no board shape');
+    const copied = [...(opts.disks?.drives ?? [])].sort(), sent = Array.isArray(hello.disks) ? [...hello.disks].sort() : [];
+    if (copied.join() !== sent.join()) throw new MigrationError(`This VM receives drive(s) ${copied.join(', ') || 'none'} by block migration; the source sends ${sent.join(', ') || 'none'}`);
+    disks = new DiskReceiver(copied, opts.disks?.pathOf ?? (() => ''));
     const { board, io } = opts.board(hello.spec, hello.shape);
     vm = await VirtMachine.restore(board, io, async m => {
       w.write(Tag.READY);
@@ -55,7 +62,8 @@ export async function migrateIn(socket: Socket, opts: MigrateInOptions): Promise
             if (p >= pages) throw new MigrationError(`Corrupt stream: page ${p} outside this VM's ${pages}`);
             ram.set(f.payload.subarray(at + 4, at + 4 + PAGE), p * PAGE);
           }
-        } else if (f.tag === Tag.FLOW) channel.add(f.payload);
+        } else if (f.tag === Tag.DISK || f.tag === Tag.DISK_END) disks!.take(f.tag, f.payload);
+        else if (f.tag === Tag.FLOW) channel.add(f.payload);
         else if (f.tag === Tag.STATE) state = parseJson<{ virt: VirtState }>(f.payload);
         else if (f.tag === Tag.HARTS) harts = f.payload;
         else if (f.tag === Tag.END) break;
@@ -63,6 +71,8 @@ export async function migrateIn(socket: Socket, opts: MigrateInOptions): Promise
       }
       const n = m.cpu.harts.length;
       if (!state?.virt || harts?.length !== n * HART_STATE_BYTES) throw new MigrationError('The stream ended without the VM\'s state');
+      disks!.check();
+      if (copied.length) opts.disks!.arrived();
       restoreVirt(m, state.virt, Array.from({ length: n }, (_, i) => harts!.subarray(i * HART_STATE_BYTES, (i + 1) * HART_STATE_BYTES)));
     });
     const built = vm;
@@ -73,6 +83,7 @@ export async function migrateIn(socket: Socket, opts: MigrateInOptions): Promise
     };
     return { vm: built, spec: hello.spec, flows: channel.arrived, confirm };
   } catch (err) {
+    disks?.abort();
     if (vm) for (const t of vm.virtio) t.close();
     const e = err instanceof MigrationError ? err : new MigrationError(`Migration refused: ${(err as Error).message}`, { cause: err });
     if (!socket.destroyed) { w.json(Tag.ERROR, { message: e.message }); socket.end(); }

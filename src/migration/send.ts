@@ -10,6 +10,8 @@ import type { Socket } from 'node:net';
 import { HART_STATE_BYTES } from '../cpu/layout.js';
 import type { VirtMachine } from '../machine/virt.js';
 import { hartBytes, saveVirt, shapeOf } from '../machine/virt-state.js';
+import { CHANGE_CHUNK } from '../storage/host-file.js';
+import { DiskSender, type OutgoingDisk } from './disks.js';
 import { relayFromSource, sendFlows, type OutgoingFlow } from './relay.js';
 import { FrameReader, FrameWriter, MigrationError, STREAM_VERSION, Tag } from './stream.js';
 
@@ -34,6 +36,8 @@ export interface MigrateOutOptions {
   onProgress?: (p: MigrationProgress) => void;
   /** The VM's network flows that move with it (relay.ts). */
   flows?: MovingFlows;
+  /** Overlay files copied to the target (block migration, disks.ts); the other drives are on shared storage. */
+  disks?: readonly OutgoingDisk[];
 }
 
 /** How the VM's user-network TCP flows leave: taken at the instant, given back if the migration fails after. */
@@ -97,9 +101,18 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     bytesSent += payload.length;
     await w.drained();
   };
+  const disks = new DiskSender(opts.disks ?? []);
+  /** Sends disk pieces as RAM pages go: a frame each, the guest running in between. */
+  const sendDisk = async (list: [number, number][]): Promise<void> => {
+    for (const piece of list) {
+      bytesSent += disks.send(w, piece);
+      await w.drained();
+    }
+  };
   try {
-    w.json(Tag.HELLO, { version: STREAM_VERSION, token: opts.token, shape: shapeOf(m), spec: opts.spec });
+    w.json(Tag.HELLO, { version: STREAM_VERSION, token: opts.token, shape: shapeOf(m), spec: opts.spec, disks: disks.drives });
     await r.expect(Tag.READY, timeout);
+    let diskPieces = disks.start();
     cpu.takeDirty();
     // Round 0: every page that is not zero (the target's RAM starts zeroed).
     let pending: number[] = [];
@@ -110,6 +123,7 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     let rounds = 0;
     for (;;) {
       const start = performance.now(), before = bytesSent;
+      await sendDisk(diskPieces);
       for (let i = 0; i < pending.length; i += BATCH) {
         const n = Math.min(BATCH, pending.length - i);
         await put(frames(pending, i, n));
@@ -120,7 +134,8 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
       const seconds = Math.max((performance.now() - start) / 1000, 1e-3);
       const bytesPerMs = (bytesSent - before) / seconds / 1000;
       pending = dirtyList(cpu.takeDirty()!);
-      if (pending.length * PAGE <= budget * bytesPerMs || rounds >= (opts.maxRounds ?? 30)) break;
+      diskPieces = disks.changed();
+      if (pending.length * PAGE + diskPieces.length * CHANGE_CHUNK <= budget * bytesPerMs || rounds >= (opts.maxRounds ?? 30)) break;
     }
     // The instant: held from the next slice on; the last pages and the state are taken together, so
     // what a device writes after it (host input arriving) belongs to after the switch on either side.
@@ -137,6 +152,9 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     cpu.harts.forEach((_, i) => harts.set(hartBytes(m, i), i * HART_STATE_BYTES));
     const state = { virt: saveVirt(m) };
     for (const f of final) await put(f);
+    const lastPieces = new Map([...diskPieces, ...disks.changed()].map(p => [p[0] * 0x1_0000_0000 + p[1], p])); // after the flush at the instant
+    for (const piece of lastPieces.values()) bytesSent += disks.send(w, piece);
+    disks.finish(w);
     sendFlows(w, moving);
     w.json(Tag.STATE, state);
     w.write(Tag.HARTS, harts);
@@ -150,6 +168,7 @@ export async function migrateOut(m: VirtMachine, socket: Socket, opts: MigrateOu
     return { rounds, pagesSent, bytesSent, finalPages: last.length, downtimeMs, totalMs: performance.now() - t0, flowsMoved: moving.length };
   } catch (err) {
     cpu.stopDirty();
+    disks.stop();
     if (moving.length) opts.flows!.giveBack(moving);
     release?.();
     socket.destroy();

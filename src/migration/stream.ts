@@ -7,7 +7,8 @@
  *   9  payload
  *
  * Source → target: HELLO (JSON: version, token, the VM's shape and its owner's spec), PAGES (runs
- * of [page number u32, 4096 bytes]), FLOW (JSON: one user-network TCP flow that moves, relay.ts),
+ * of [page number u32, 4096 bytes]), DISK and DISK_END (block migration of overlays, disks.ts),
+ * FLOW (JSON: one user-network TCP flow that moves, relay.ts),
  * STATE (JSON: the board's state), HARTS (the harts' bytes), END. Target → source: READY (its
  * board is built), RUNNING (the guest runs there), ERROR (JSON message). After RUNNING, when flows
  * moved, both ways: FLOW_DATA, FLOW_END, FLOW_RESET, FLOW_PAUSE, FLOW_RESUME (flow id u32, then
@@ -19,14 +20,14 @@ import { crc32 } from 'node:zlib';
 import { GasangError } from '../util/errors.js';
 
 export const enum Tag {
-  HELLO = 1, PAGES = 2, STATE = 3, HARTS = 4, END = 5, FLOW = 6, READY = 16, RUNNING = 17, ERROR = 18,
+  HELLO = 1, PAGES = 2, STATE = 3, HARTS = 4, END = 5, FLOW = 6, DISK = 7, DISK_END = 8, READY = 16, RUNNING = 17, ERROR = 18,
   FLOW_DATA = 32, FLOW_END = 33, FLOW_RESET = 34, FLOW_PAUSE = 35, FLOW_RESUME = 36,
 }
 export const STREAM_VERSION = 2;
 const HEADER = 9;
 /** Largest payload: a PAGES frame of 256 pages, or the board's state. */
 export const MAX_FRAME = 16 << 20;
-const KNOWN = new Set<number>([Tag.HELLO, Tag.PAGES, Tag.STATE, Tag.HARTS, Tag.END, Tag.FLOW, Tag.READY, Tag.RUNNING, Tag.ERROR,
+const KNOWN = new Set<number>([Tag.HELLO, Tag.PAGES, Tag.STATE, Tag.HARTS, Tag.END, Tag.FLOW, Tag.DISK, Tag.DISK_END, Tag.READY, Tag.RUNNING, Tag.ERROR,
   Tag.FLOW_DATA, Tag.FLOW_END, Tag.FLOW_RESET, Tag.FLOW_PAUSE, Tag.FLOW_RESUME]);
 
 export class MigrationError extends GasangError {

@@ -8,9 +8,14 @@ import {
 } from 'node:fs';
 import { StorageError } from './block.js';
 
+/** The pieces a file's changes are tracked in (block migration sends what changed, by piece). */
+export const CHANGE_CHUNK = 64 * 1024;
+
 export class HostFile {
   /** Current length in bytes, kept up to date by this object's own writes. */
   length: number;
+  /** While set, the CHANGE_CHUNK pieces this object's writes touched (migration/disks.ts takes them). */
+  changes: Set<number> | undefined;
   private fd: number;
 
   private constructor(readonly path: string, fd: number, readonly readOnly: boolean) {
@@ -66,6 +71,11 @@ export class HostFile {
       throw this.ioError('write', pos, err);
     }
     if (pos + length > this.length) this.length = pos + length;
+    if (this.changes) this.mark(pos, length);
+  }
+
+  private mark(pos: number, length: number): void {
+    for (let c = Math.floor(pos / CHANGE_CHUNK), last = Math.floor((pos + length - 1) / CHANGE_CHUNK); c <= last; c++) this.changes!.add(c);
   }
 
   /** Gathers `parts` into one pwritev (retrying the remainder after a short write). */
@@ -90,6 +100,7 @@ export class HostFile {
       }
     }
     if (pos + total > this.length) this.length = pos + total;
+    if (this.changes && total > 0) this.mark(pos, total);
   }
 
   truncate(length: number): void {

@@ -22,7 +22,7 @@ import { checkFiles, checkSpec, planOf, userGuestAddress, vmMac, type CheckedSpe
 import { VmStore, type VmRecord } from './store.js';
 import { VmThread, type InjectedFault, type RunEnd } from './worker.js';
 import type { MigrationProgress } from '../migration/send.js';
-import { HostError, type NicCounters, type NicInfo, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type IncomingMigration, type MigrationResult, type MigrationTarget, type HostOptions, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec } from './types.js';
+import { HostError, type NicCounters, type NicInfo, type CloneOptions, type CloneResult, type ConsoleClient, type HostApi, type IncomingMigration, type MigrateOptions, type MigrationResult, type MigrationTarget, type HostOptions, type SnapshotResult, type VmHandle, type VmInfo, type VmSpec } from './types.js';
 import { residentOfSize } from './memory.js';
 import { claimConflict, diskClaims, type DiskClaim } from './disk-claims.js';
 import { Networks, type NetworkInfo } from './networks.js';
@@ -468,11 +468,23 @@ export class Vm implements VmHandle, Schedulable {
     });
   }
 
-  async migrate(target: MigrationTarget): Promise<MigrationResult> {
+  async migrate(target: MigrationTarget, opts: MigrateOptions = {}): Promise<MigrationResult> {
     this.must('migrate', ['running']);
+    if (opts.copyStorage !== undefined && typeof opts.copyStorage !== 'boolean') throw new HostError('invalid', 'copyStorage: must be true or false');
     const thread = this.thread!;
-    // The target uses the same disk files (shared storage): an overlay goes as the qcow2 image it is.
-    const spec = { ...structuredClone(this.spec), drives: this.spec.drives?.map((d, i) => (d.overlay ? { ...d, file: this.host.overlayOf(this.id, i), format: 'qcow2' as const, overlay: false } : d)) };
+    let spec: CheckedSpec;
+    if (opts.copyStorage) {
+      // Block migration: the overlays go with the VM (the target makes its own of the same bases);
+      // any other drive it writes would have to be shared storage, so it is refused.
+      this.spec.drives?.forEach((d, i) => {
+        if (!d.overlay && !d.readonly) throw new HostError('invalid', `Cannot migrate ${this.name} with its storage: drives[${i}] (${d.file}) is not an overlay; only overlays are copied, a drive written in place needs shared storage`);
+      });
+      if (this.spec.volumes?.some(v => !v.readonly)) throw new HostError('invalid', `Cannot migrate ${this.name} with its storage: a writable volume needs shared storage`);
+      spec = structuredClone(this.spec);
+    } else {
+      // The target uses the same disk files (shared storage): an overlay goes as the qcow2 image it is.
+      spec = { ...structuredClone(this.spec), drives: this.spec.drives?.map((d, i) => (d.overlay ? { ...d, file: this.host.overlayOf(this.id, i), format: 'qcow2' as const, overlay: false } : d)) };
+    }
     let at;
     try {
       at = await target.accept(spec);
@@ -482,7 +494,7 @@ export class Vm implements VmHandle, Schedulable {
     let stats;
     this.migrating = { phase: 'precopy', round: 0, pagesSent: 0, bytesSent: 0, remainingPages: 0 };
     try {
-      stats = await thread.migrate(at.host, at.port, at.token, { kind: 'gasangd' });
+      stats = await thread.migrate(at.host, at.port, at.token, { kind: 'gasangd' }, opts.copyStorage ? this.copiedDrives() : []);
     } catch (err) {
       throw new HostError('conflict', `Cannot migrate ${this.name}: ${(err as Error).message} (it runs on here)`, { cause: err });
     } finally {
@@ -491,6 +503,11 @@ export class Vm implements VmHandle, Schedulable {
     await thread.ended;
     await Promise.resolve();
     return { rounds: stats.rounds, pagesSent: stats.pagesSent, bytesSent: stats.bytesSent, finalPages: stats.finalPages, downtimeMs: stats.downtimeMs, totalMs: stats.totalMs, flowsMoved: stats.flowsMoved };
+  }
+
+  /** The drives with overlays: what block migration copies (and an arriving VM receives). */
+  private copiedDrives(): number[] {
+    return (this.spec.drives ?? []).flatMap((d, i) => (d.overlay ? [i] : []));
   }
 
   /** The snapshot file to use: `file` (resolved) or the VM's own in the state directory. */
@@ -517,7 +534,7 @@ export class Vm implements VmHandle, Schedulable {
     let thread: VmThread;
     try {
       this.host.checkNetworks(this.spec);
-      const plan = { ...planOf(this.spec, i => this.host.overlayOf(this.id, i)), ...(restore ? { restore, restoreDrives } : {}), ...(incoming ? { incoming } : {}) };
+      const plan = { ...planOf(this.spec, i => this.host.overlayOf(this.id, i)), ...(restore ? { restore, restoreDrives } : {}), ...(incoming ? { incoming: { ...incoming, copiedDrives: this.copiedDrives() } } : {}) };
       for (const [i, nic] of plan.nics.entries()) {
         if (nic.kind !== 'network') continue;
         const { id, handle } = await this.host.networks.attach(nic.network, this.name, i, nic);

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createServer as createHttpServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -163,4 +163,42 @@ test('a VM with a user NIC moves: its forwarded port, a download under way throu
   assert.ok(nic, 'the moved VM keeps its NIC');
   assert.equal(nic.mac, vm.info().nics?.[0]?.mac);
   await moved.kill();
+});
+
+test('block migration: a VM writing its overlay moves with it to a host that shares only the base; every acknowledged write is there', { timeout: 600_000 }, async t => {
+  const { dir, cleanup } = tempDir('vm-migrate-blk');
+  // The target's state directory is one level deeper: the overlay names its base by another relative path there.
+  const a = new Host({ stateDir: join(dir, 'a') }), b = new Host({ stateDir: join(dir, 'hosts', 'b') });
+  t.after(async () => { await a.close({ timeoutMs: 1000 }); await b.close({ timeoutMs: 1000 }); cleanup(); });
+  const base = join(dir, 'base.raw');
+  writeFileSync(base, new Uint8Array(4 << 20));
+  const vm = await a.create({ name: 'blk', memoryMiB: 128, drives: [{ file: base, overlay: true }] });
+  await vm.start();
+  const con = new ConsoleText(vm, true);
+  await con.waitFor('GASANG-READY', 60_000);
+  await con.run(`printf '%-16s' from-a | dd of=/dev/vda bs=16 count=1 conv=fsync 2>/dev/null; echo wrote`, 'wrote', 10_000);
+  // A writer in the background: W=i is printed once write i is on the disk (fsync).
+  con.client.write(`(i=0; while [ $i -lt 100000 ]; do i=$((i+1)); printf '%-16s' w$i | dd of=/dev/vda bs=16 seek=1 count=1 conv=fsync 2>/dev/null; echo W=$i; sleep 0.02; done) &\n`);
+  await con.waitFor('W=10\r\n', 30_000);
+
+  const result = await vm.migrate({ accept: async spec => ({ host: '127.0.0.1', ...(await b.acceptMigration(spec)) }) }, { copyStorage: true });
+  t.diagnostic(`migrated with its overlay: ${JSON.stringify(result)}`);
+  const moved = b.get('blk');
+  for (let i = 0; i < 100 && moved.info().state === 'starting'; i++) await new Promise(r => setTimeout(r, 20));
+  // The source's overlay is not the target's: gone here, the VM there goes on.
+  const mine = join(dir, 'a', 'vms', vm.id, 'drive0.qcow2'), theirs = join(dir, 'hosts', 'b', 'vms', moved.id, 'drive0.qcow2');
+  await a.remove('blk');
+  rmSync(mine, { force: true });
+  const there = new ConsoleText(moved, true);
+  const lastHere = [...con.text.matchAll(/W=(\d+)\r\n/g)].map(m => Number(m[1])).at(-1)!;
+  await there.waitFor(`W=${lastHere + 10}\r\n`, 30_000);
+  await there.run('kill %1; sleep 0.1; echo "disk=$(dd if=/dev/vda bs=16 count=2 2>/dev/null | tr -s \' \' | tr -dc a-z0-9-)"', /disk=from-aw\d+\r\n/, 10_000);
+  const written = [...(con.text + there.text).matchAll(/W=(\d+)\r\n/g)].map(m => Number(m[1]));
+  const onDisk = Number(/disk=from-aw(\d+)\r\n/.exec(there.text)![1]);
+  // The last acknowledged write, or the one the kill caught between its fsync and its echo.
+  assert.ok(onDisk === written.at(-1) || onDisk === written.at(-1)! + 1, `the disk holds w${onDisk}; the last acknowledged write was w${written.at(-1)}`);
+  assert.deepEqual(written, Array.from({ length: written.length }, (_, i) => i + 1), 'no write lost or repeated across the move');
+  await moved.kill();
+  execFileSync('qemu-img', ['check', '-q', theirs]);
+  assert.match(execFileSync('qemu-img', ['info', theirs], { encoding: 'utf8' }), /backing file: \.\.\/\.\.\/\.\.\/\.\.\/base\.raw /, 'the copy names the base from the target\'s state directory');
 });

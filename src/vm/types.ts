@@ -173,6 +173,12 @@ export interface MigrationTarget {
   accept(spec: VmSpec): Promise<{ host: string; port: number; token: string }>;
 }
 
+/** How a VM migrates. */
+export interface MigrateOptions {
+  /** Block migration: copy the VM's overlays to the target (which needs only the read-only bases at the same paths) instead of sharing its disk files. */
+  copyStorage?: boolean;
+}
+
 /** A finished migration, as the source saw it. */
 export interface MigrationResult {
   /** Pre-copy rounds, pages and bytes sent (all rounds), pages sent while the guest was held. */
@@ -273,7 +279,7 @@ export interface VmHandle {
    * there (the REST layer asks the other gasangd). The VM here ends as migrated; its disks (the
    * same files: shared storage) belong to the target from then on. Any failure leaves it running.
    */
-  migrate(target: MigrationTarget): Promise<MigrationResult>;
+  migrate(target: MigrationTarget, opts?: MigrateOptions): Promise<MigrationResult>;
   /** Attaches a console client; `write: true` takes the write side (conflict if held). */
   attachConsole(opts?: { write?: boolean }): ConsoleClient;
   /** Resolves when the VM's current run ends (immediately if not running). */

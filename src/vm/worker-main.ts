@@ -8,7 +8,9 @@
  * Anything that goes wrong in here ends this thread only: start-up errors and emulation failures
  * are reported to the host as messages, and the host marks the VM crashed.
  */
-import { constants, copyFileSync, openSync, readSync, readlinkSync } from 'node:fs';
+import { constants, copyFileSync, openSync, readSync, readlinkSync, renameSync } from 'node:fs';
+import { Qcow2Image, openDisk, setBackingName } from '../storage/index.js';
+import { SwappableDisk } from '../storage/swappable.js';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { MachineSnapshot, revertDrives, snapshotMachine, snapshotMachineLive, type DiskRef, type SnapshotProgress } from '../snapshot/index.js';
 import { withAgentBootarg } from './agent.js';
@@ -94,6 +96,8 @@ async function main(): Promise<void> {
     }
     shares = openShares(plan.shares, attach);
     drives = openDrives(plan.drives, attach);
+    // A drive arriving by block migration runs on a fresh overlay until the copy takes its place.
+    for (const i of plan.incoming?.copiedDrives ?? []) drives[i]!.disk = new SwappableDisk(drives[i]!.disk);
     // An arriving VM's NICs open at switchover: the source holds their host side until then.
     for (const [i, n] of plan.nics.entries()) {
       const open = (): Promise<NetBackend> => openNic(`nics[${i}]`, n, log);
@@ -133,13 +137,23 @@ async function main(): Promise<void> {
     };
     if (r.type === 'migrate') {
       if (writing || held) return reply({ id: r.id, ok: false, message: writing ? 'A snapshot or migration of this VM is under way' : 'The VM is paused: resume it to migrate it' });
+      let disks;
+      try {
+        disks = r.copyDrives.map(i => {
+          const disk = drives[i]?.disk;
+          if (!(disk instanceof Qcow2Image)) throw new Error(`drives[${i}] is not a qcow2 overlay: its file cannot be copied`);
+          return { drive: i, file: disk.file };
+        });
+      } catch (err) {
+        return reply({ id: r.id, ok: false, message: message(err) });
+      }
       writing = true;
       const sock = connect(r.port, r.host);
       sock.on('error', () => {}); // migrateOut reports it
       // The disks go to the target as they are: flushed before the last pages leave.
       const shown = throttle();
       const onProgress = (p: MigrationProgress): void => { if (p.phase !== 'precopy' || shown()) send({ type: 'migrating', progress: p }); };
-      migrateOut(vm, sock, { token: r.token, spec: r.spec, onProgress, flows: movingFlows(nics), atInstant: () => { for (const d of drives) d.disk.flush(); } }).then(
+      migrateOut(vm, sock, { token: r.token, spec: r.spec, onProgress, disks, flows: movingFlows(nics), atInstant: () => { for (const d of drives) d.disk.flush(); } }).then(
         stats => reply({ id: r.id, ok: true, stats }),
         (err: unknown) => reply({ id: r.id, ok: false, message: message(err) }),
       ).finally(() => { writing = false; });
@@ -263,7 +277,7 @@ function throttle(): () => boolean {
 const INCOMING_WAIT_MS = 60_000;
 
 /** Listens on a free port of `at.host`, tells the host which, and takes the VM from the first source with the token. */
-async function incoming(at: { host: string; token: string }, board: VirtBoardSpec, io: VirtIo, nics: readonly VirtNic[]): Promise<VirtMachine> {
+async function incoming(at: NonNullable<VmPlan['incoming']>, board: VirtBoardSpec, io: VirtIo, nics: readonly VirtNic[]): Promise<VirtMachine> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, at.host, resolve); });
   send({ type: 'incoming', port: (server.address() as { port: number }).port });
@@ -273,7 +287,19 @@ async function incoming(at: { host: string; token: string }, board: VirtBoardSpe
       server.once('connection', s => { clearTimeout(timer); resolve(s); });
     });
     sock.on('error', () => {}); // migrateIn reports it
-    const got = await migrateIn(sock, { token: at.token, board: () => ({ board, io }) });
+    const copied = at.copiedDrives;
+    const incomingPath = (i: number): string => `${driveFile(plan.drives[i]!)}.incoming`;
+    const arrived = (): void => {
+      for (const i of copied) {
+        const file = driveFile(plan.drives[i]!), disk = board.drives![i]!.disk as SwappableDisk;
+        // The copy names its base as the source's overlay did; this host's own overlay names it from here.
+        const base = (disk.current as Qcow2Image).backingFile;
+        if (base !== undefined) setBackingName(incomingPath(i), base);
+        renameSync(incomingPath(i), file);
+        disk.swap(openDisk({ file, format: 'qcow2' }));
+      }
+    };
+    const got = await migrateIn(sock, { token: at.token, board: () => ({ board, io }), disks: { drives: copied, pathOf: incomingPath, arrived } });
     await got.confirm();
     for (const [i, n] of nics.entries()) {
       const flows = got.flows.filter(f => f.nic === i);

@@ -51,7 +51,7 @@ export interface VmPlan {
   /** A clone's restore: the snapshot's drive files → this VM's copies of them (reverted instead). */
   restoreDrives?: Record<string, string>;
   /** Receive the VM by live migration instead of booting: listen on `host` (a free port) for a source presenting `token`. */
-  incoming?: { host: string; token: string };
+  incoming?: { host: string; token: string; copiedDrives: number[] };
 }
 
 /** Host → VM thread, on the request port: served between slices, even while the VM is held. */
@@ -65,7 +65,7 @@ export interface SnapshotRequest {
   copies?: [string, string][];
 }
 /** Host → VM thread, on the request port: migrate the running VM to a target thread listening at host:port. */
-export interface MigrateRequest { id: number; type: 'migrate'; host: string; port: number; token: string; spec: unknown }
+export interface MigrateRequest { id: number; type: 'migrate'; host: string; port: number; token: string; spec: unknown; copyDrives: number[] }
 export type VmRequest = SnapshotRequest | MigrateRequest;
 /** VM thread → host, on the request port. */
 export type RequestReply = { id: number; ok: true; stats: SnapshotStats | MigrationStats } | { id: number; ok: false; message: string };
@@ -244,15 +244,16 @@ export class VmThread {
   /**
    * Migrates the running VM to the thread listening at host:port (an incoming migration of
    * another host); on success the run ends as migrated. Rejects, the VM running on, when it cannot.
+   * `copyDrives`: the overlay drives whose files go with it (block migration).
    */
-  migrate(host: string, port: number, token: string, spec: unknown): Promise<MigrationStats> {
+  migrate(host: string, port: number, token: string, spec: unknown, copyDrives: number[] = []): Promise<MigrationStats> {
     if (this.done) return Promise.reject(new Error('The VM thread has ended'));
     const id = this.nextRequest++;
     const setEnding = !this.endingAs;
     if (setEnding) this.endingAs = { reason: 'migrated', message: `Migrated to ${host}:${port}` };
     return new Promise<MigrationStats>((resolve, reject) => {
       this.pending.set(id, { resolve: st => resolve(st as MigrationStats), reject });
-      const req: MigrateRequest = { id, type: 'migrate', host, port, token, spec };
+      const req: MigrateRequest = { id, type: 'migrate', host, port, token, spec, copyDrives };
       this.requests.port1.postMessage(req);
       this.control.request();
     }).catch((err: unknown) => {
