@@ -10,13 +10,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { createServer as createHttpServer, get as httpGet } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Host } from './host.js';
 import { HostError, type MigrationTarget } from './types.js';
-import { ConsoleText, freePort, tempDir } from './testing.js';
+import { ConsoleText, freePort, slowDownload, tempDir } from './testing.js';
 
 const counts = (text: string): number[] => [...text.matchAll(/N=(\d+)\r\n/g)].map(m => Number(m[1]));
 // One echo, so the background counter's lines cannot split it.
@@ -92,27 +91,6 @@ async function fetchPage(port: number, path: string, ms: number): Promise<string
     }
     await new Promise(r => setTimeout(r, 50));
   }
-}
-
-/** Downloads http://127.0.0.1:port/path at about `bytesPerSec`, hashing it; `progress` counts what has come. */
-function slowDownload(port: number, path: string, bytesPerSec: number): { progress: () => number; done: Promise<{ sha: string; bytes: number }> } {
-  let bytes = 0;
-  const hash = createHash('sha256');
-  const done = new Promise<{ sha: string; bytes: number }>((resolve, reject) => {
-    const req = httpGet({ host: '127.0.0.1', port, path }, res => {
-      const t0 = performance.now();
-      res.on('data', (d: Buffer) => {
-        hash.update(d);
-        bytes += d.length;
-        const ahead = bytes / bytesPerSec * 1000 - (performance.now() - t0);
-        if (ahead > 5) { res.pause(); setTimeout(() => res.resume(), ahead); }
-      });
-      res.on('end', () => resolve({ sha: hash.digest('hex'), bytes }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
-  return { progress: () => bytes, done };
 }
 
 test('a VM with a user NIC moves: its forwarded port, a download under way through it, and its way out follow it', { timeout: 600_000 }, async t => {

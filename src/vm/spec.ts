@@ -10,7 +10,7 @@ import { MAX_HARTS, RAM_OFFSET } from '../cpu/layout.js';
 import { VIRTIO_COUNT } from '../machine/memory-map.js';
 import type { AttachDrive } from './attach.js';
 import type { VmPlan } from './worker.js';
-import { HostError, type DriveSpec, type NicSpec, type NicTrunk, type ShareSpec, type UserNicSpec, type VmInfo, type VmSpec, type VolumeSpec } from './types.js';
+import { HostError, type DriveSpec, type NicSpec, type NicTrunk, type ShareSpec, type UserNicSpec, type VmInfo, type VolumeSpec } from './types.js';
 import { createHash } from 'node:crypto';
 import { formatMac, parseMac } from '../net/mac.js';
 import type { NicConfig } from '../net/nic.js';

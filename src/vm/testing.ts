@@ -1,5 +1,7 @@
 /** Test support for the host: state directories, console helpers, tiny hostile guests. */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -10,6 +12,26 @@ import type { ConsoleClient, VmHandle } from './types.js';
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `gasang-${prefix}-`));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Downloads http://127.0.0.1:port/path at about `bytesPerSec`, hashing it (SHA-256); `progress` counts what has come. */
+export function slowDownload(port: number, path: string, bytesPerSec: number): { progress: () => number; done: Promise<{ sha: string; bytes: number }> } {
+  let bytes = 0;
+  const hash = createHash('sha256');
+  const done = new Promise<{ sha: string; bytes: number }>((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path }, res => {
+      const t0 = performance.now();
+      res.on('data', (d: Buffer) => {
+        hash.update(d);
+        bytes += d.length;
+        const ahead = (bytes / bytesPerSec) * 1000 - (performance.now() - t0);
+        if (ahead > 5) { res.pause(); setTimeout(() => res.resume(), ahead); }
+      });
+      res.on('end', () => resolve({ sha: hash.digest('hex'), bytes }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+  return { progress: () => bytes, done };
 }
 
 /** A free TCP port on loopback (bound and let go). */

@@ -145,7 +145,7 @@ export class VmThread {
   /** Set while the thread relays a migrated VM's flows: it outlives the run until they close. */
   private relay: { done: Promise<void>; end: () => void } | undefined;
 
-  private constructor(plan: VmPlan, hostWake: SharedArrayBuffer, private readonly events: VmThreadEvents, onRunning: (err?: string) => void) {
+  private constructor(plan: VmPlan, hostWake: SharedArrayBuffer, events: VmThreadEvents, onRunning: (err?: string) => void) {
     this.ended = new Promise(resolve => { this.finish = resolve; });
     this.worker = new Worker(new URL('./worker-main.js', import.meta.url), {
       workerData: { plan, control: this.control.buffer, hostWake, requests: this.requests.port2 },

@@ -8,13 +8,11 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, ApiClientError } from '../../src/api/client.js';
-import { freePort } from '../../src/vm/testing.js';
+import { freePort, slowDownload } from '../../src/vm/testing.js';
 import { ConsoleSession, DaemonProcess } from './gasangd-session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gasangd-migrate-'));
@@ -32,26 +30,6 @@ async function daemon(name: string, token: string): Promise<DaemonProcess> {
   const d = await DaemonProcess.start(join(dir, name, 'gasangd.sock'), ['--state-dir', join(dir, name, 'state'), '--listen', '127.0.0.1:0'], { GASANGD_TOKEN: token });
   daemons.push(d);
   return d;
-}
-
-/** Downloads http://127.0.0.1:port/path at about `bytesPerSec`, hashing it. */
-function slowDownload(port: number, path: string, bytesPerSec: number): { progress: () => number; done: Promise<{ sha: string; bytes: number }> } {
-  let bytes = 0;
-  const hash = createHash('sha256');
-  const done = new Promise<{ sha: string; bytes: number }>((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path }, res => {
-      const t0 = performance.now();
-      res.on('data', (d: Buffer) => {
-        hash.update(d);
-        bytes += d.length;
-        const ahead = (bytes / bytesPerSec) * 1000 - (performance.now() - t0);
-        if (ahead > 5) { res.pause(); setTimeout(() => res.resume(), ahead); }
-      });
-      res.on('end', () => resolve({ sha: hash.digest('hex'), bytes }));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-  return { progress: () => bytes, done };
 }
 
 test('a VM moves between two gasangd processes while it counts and serves a download; a killed target leaves it running', { timeout: 900_000 }, async t => {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FD_INSNS, FP_OP_COUNT, FP_RM_LIMIT, FpOp } from '../../isa/rv-fd.js';
-import { fieldValue, type HostSemantics } from '../../isa/types.js';
+import { fieldValue } from '../../isa/types.js';
 
 const GAS: [string, number][] = [
   ['fmadd.s', 0xf95534c3], ['fmsub.s', 0xf95534c7], ['fnmsub.s', 0xf95534cb], ['fnmadd.s', 0xf95534cf],

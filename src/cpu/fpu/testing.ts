@@ -3,7 +3,6 @@
  * isa/rv-fd.ts rows by name, and BigInt accessors for registers and CSRs. Not used at run time.
  */
 import { FD_INSNS, type FdRow } from '../../isa/rv-fd.js';
-import type { HostSemantics, InsnDef } from '../../isa/types.js';
 import { H, hartBase } from '../layout.js';
 import { fpExecute, type FpState } from './execute.js';
 

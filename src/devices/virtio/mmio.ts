@@ -107,7 +107,6 @@ export class VirtioMmio implements MmioDevice {
   private configGeneration = 0;
   private active = false;
   private readonly device: VirtioDevice;
-  private readonly mem: GuestMemory;
   private readonly irq: (level: boolean) => void;
   private readonly log: (line: string) => void;
   private readonly ctx: VirtioContext;
@@ -115,7 +114,6 @@ export class VirtioMmio implements MmioDevice {
   constructor(opts: VirtioMmioOptions) {
     const { device, mem } = opts;
     this.device = device;
-    this.mem = mem;
     this.irq = opts.irq;
     this.log = opts.log ?? (() => {});
     this.name = device.name;

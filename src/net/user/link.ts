@@ -75,7 +75,7 @@ export class GuestLink {
   private readonly gatewayMac: Uint8Array;
   private readonly dnsMac: Uint8Array;
 
-  constructor(readonly counters: Counters, private readonly queueCap: number, private readonly gatewayIp: number, private readonly dnsIp: number) {
+  constructor(readonly counters: Counters, private readonly queueCap: number, gatewayIp: number, private readonly dnsIp: number) {
     this.gatewayMac = virtualMac(gatewayIp);
     this.dnsMac = virtualMac(dnsIp);
   }

@@ -17,7 +17,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { Gso } from '../../devices/virtio/net/backend.js';
-import { checksum, fold, pseudoSum, sumBytes } from '../packet/checksum.js';
+import { checksum, fold, pseudoSum } from '../packet/checksum.js';
 import { put16, put32 } from '../packet/ethernet.js';
 import { IpProto, seqDiff, seqLe, seqLt, Tcp, TcpFlag, writeSynOptions, type SynOptions } from '../packet/ip.js';
 import type { Limits } from './config.js';
