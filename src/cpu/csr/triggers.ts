@@ -116,6 +116,11 @@ export class Triggers {
 
   /** Whether the TLB must not hold the page of (lo, hi) for `access`. */
   keepsOut(access: Access, lo: number, hi: number): boolean {
+    // AMOs read through the store TLB: it serves no page that a load trigger watches either.
+    return this.watches(access, lo, hi) || (access === Access.Store && this.watches(Access.Load, lo, hi));
+  }
+
+  private watches(access: Access, lo: number, hi: number): boolean {
     if (!(this.armed & (1 << access))) return false;
     return this.everyPage[access] || this.pages[access].includes(vpn(lo, hi));
   }
