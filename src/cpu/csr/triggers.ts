@@ -26,6 +26,8 @@
  * - Compare values: the pc for execute; every byte accessed for loads and stores (the spec's
  *   recommendation), so a watched byte inside a wider access matches. tval is the address of the
  *   access (its lowest byte), as Spike. An AMO is both a load and a store; LR a load, SC a store.
+ * - Known departure: a misaligned LR/SC/AMO raises its misaligned fault (checked inline, before
+ *   the TLB) even where a trigger would have matched first.
  */
 import { Access } from '../../isa/emit.js';
 import { H } from '../layout.js';
