@@ -78,7 +78,7 @@ export class Cpu {
         fetchSlow: (hb: number) => at(hb).fetchSlow(),
         loadSlow: (hb: number, kind: number) => at(hb).loadSlow(kind),
         storeSlow: (hb: number, size: number) => at(hb).storeSlow(size),
-        ramAddrSlow: (hb: number, access: number, size: number) => at(hb).ramAddrSlow(access, size),
+        ramAddrSlow: (hb: number, code: number, size: number) => at(hb).ramAddrSlow(code, size),
         exec: (hb: number, unit: number, op: number, insn: number) => at(hb).exec(unit, op, insn),
         trap: (hb: number, cause: number) => at(hb).trapFromCode(cause),
         compile: (hb: number, jce: number) => at(hb).compile(jce),

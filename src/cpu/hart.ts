@@ -8,6 +8,8 @@ import { CsrOp, SysOp } from '../isa/rv64.js';
 import type { Bus } from '../memory/bus.js';
 import { Cause, Csr, Irq, MS, MSTATUS_HI_FIXED, MSTATUS_WRITABLE, Priv } from './csr/numbers.js';
 import { out, readCsr, writeCsr } from './csr/csr.js';
+import { Triggers } from './csr/triggers.js';
+import { RAM_ADDR_READS } from './host-abi.js';
 import { H, hartBase } from './layout.js';
 import { Mmu, TlbSet, tlbTable } from './mmu/mmu.js';
 import { pmpAllows, pmpEntries } from './mmu/pmp.js';
@@ -38,6 +40,7 @@ export class Hart {
   readonly hb: number;
   readonly s: Slots;
   readonly mmu: Mmu;
+  readonly triggers: Triggers;
   /** Interrupt lines driven by devices (CLINT, PLIC): MSIP, MTIP, MEIP, SEIP. */
   private hwPending = 0;
   /** Stopped in WFI until an interrupt is pending. */
@@ -48,6 +51,7 @@ export class Hart {
     this.hb = hartBase(index);
     this.s = new Slots(env.v, this.hb);
     this.mmu = new Mmu(env.v, this.s);
+    this.triggers = new Triggers(this.s, () => this.mmu.flush(true));
     const jit = env.jit;
     if (jit) {
       jit.addHart(this.hb);
@@ -86,6 +90,7 @@ export class Hart {
     this.hwPending = 0;
     this.waiting = false;
     this.setPriv(Priv.M);
+    this.triggers.resync();
     this.mmu.flush(true);
     this.syncMstatus();
   }
@@ -102,6 +107,7 @@ export class Hart {
     this.waiting = s.waiting;
     this.instretOffset = s.instretOffset;
     this.hwPending = 0;
+    this.triggers.resync();
     this.mmu.flush(true);
     this.syncMstatus();
   }
@@ -342,7 +348,7 @@ export class Hart {
     const pa = this.mmu.translate(lo, hi, access, p, (ms & MS.SUM) !== 0, (ms & MS.MXR) !== 0, pmp);
     if (pa < 0) return pa;
     if (!pmpAllows(pmp, pa, size, access, p)) { this.mmu.fault = this.mmu.accessFault(access); return -1; }
-    this.mmu.fill(this.setOf(p), access, lo, hi, pa, p, pmp);
+    if (!this.triggers.keepsOut(access, lo, hi)) this.mmu.fill(this.setOf(p), access, lo, hi, pa, p, pmp);
     return pa;
   }
 
@@ -392,6 +398,8 @@ export class Hart {
   fetchSlow(): number {
     const s = this.s;
     const lo = s.lo(H.PC), hi = s.hi(H.PC);
+    // An instruction address breakpoint comes before the fetch's own faults.
+    if (this.triggers.fires(Access.Fetch, lo, hi, 1)) return this.raise(Cause.Breakpoint, lo, hi);
     const pa = this.translateFor(lo, hi, Access.Fetch, 2);
     if (pa < 0) return this.raise(this.mmu.fault, lo, hi);
     const off = this.env.v.ramOffset(pa, 2);
@@ -436,6 +444,8 @@ export class Hart {
    * including accesses that cross a page; false after raising the fault.
    */
   private access(lo: number, hi: number, size: number, access: Access.Load | Access.Store): boolean {
+    // A load/store address breakpoint comes before misalignment and translation faults; the access does not happen.
+    if (this.triggers.fires(access, lo, hi, size)) { this.raise(Cause.Breakpoint, lo, hi); return false; }
     const pageLeft = 4096 - (lo & 0xfff);
     const pa = this.translateFor(lo, hi, access, Math.min(size, pageLeft));
     if (pa < 0) { this.raise(this.mmu.fault, lo, hi); return false; }
@@ -467,9 +477,12 @@ export class Hart {
     return true;
   }
 
-  ramAddrSlow(access: Access.Load | Access.Store, size: number): number {
+  ramAddrSlow(code: number, size: number): number {
     const s = this.s;
     const lo = s.lo(H.SCRATCH_ADDR), hi = s.hi(H.SCRATCH_ADDR);
+    const access = (code & ~RAM_ADDR_READS) as Access.Load | Access.Store;
+    const t = this.triggers;
+    if (t.fires(access, lo, hi, size) || (code & RAM_ADDR_READS && t.fires(Access.Load, lo, hi, size))) return this.raise(Cause.Breakpoint, lo, hi);
     const pa = this.translateFor(lo, hi, access, size);
     if (pa < 0) return this.raise(this.mmu.fault, lo, hi);
     const off = this.env.v.ramOffset(pa, 8);

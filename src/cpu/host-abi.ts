@@ -17,11 +17,14 @@ export const HOST_IMPORTS: readonly { name: string; type: FuncType }[] = [
   { name: 'fetchSlow', type: i32s(1) },   // (hart) insn -> SCRATCH_VAL
   { name: 'loadSlow', type: i32s(2) },    // (hart, LoadKind) addr SCRATCH_ADDR -> SCRATCH_VAL
   { name: 'storeSlow', type: i32s(2) },   // (hart, size) addr SCRATCH_ADDR, value SCRATCH_VAL
-  { name: 'ramAddrSlow', type: i32s(3) }, // (hart, Access, size) -> host address in SCRATCH_VAL
+  { name: 'ramAddrSlow', type: i32s(3) }, // (hart, Access [| RAM_ADDR_READS], size) -> host address in SCRATCH_VAL
   { name: 'exec', type: i32s(4) },        // (hart, unit, op, insn)
   { name: 'trap', type: i32s(2) },        // (hart, cause) tval in SCRATCH_VAL
   { name: 'compile', type: i32s(2) },     // (hart, jump-cache entry) translate the entry's block
 ];
+
+/** Or'ed into ramAddrSlow's Access when a store (an AMO) also reads: load triggers apply to it too. */
+export const RAM_ADDR_READS = 4;
 
 /** Type of translated blocks: (hart) -> status, as host calls. */
 export const BLOCK_TYPE: FuncType = { params: [T.I32], results: [T.I32] };

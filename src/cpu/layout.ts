@@ -15,6 +15,7 @@
  *   SCRATCH_ADDR / SCRATCH_VAL  i64 slots to pass 64-bit values across the wasm↔JS boundary
  *   RESV_ADDR i64 LR reservation (physical), RESV_VALID i32
  *   JIT_INSNS, BUDGET_END  i64 JIT statistics and the budget translated loops respect
+ *   TRIGGERS  the debug triggers (csr/triggers.ts): TRIGGER_COUNT × {tdata1, tdata2} i64
  *   CSR    4096 × i64, indexed by CSR number (fcsr at 0x003 holds fflags | frm << 5)
  *   TLB    software TLB (see mmu/tlb.ts)
  */
@@ -45,6 +46,8 @@ export const enum H {
   JIT_INSNS = 0x250,
   /** INSTRET value at which the current run's budget is spent: translated loops stop there, i64. */
   BUDGET_END = 0x258,
+  /** Debug triggers (csr/triggers.ts): per trigger, tdata1 then tdata2 (i64 each). */
+  TRIGGERS = 0x300,
   CSR = 0x1000,
   TLB = 0x9000,
   /** JIT jump cache (jit/jit.ts): JC_ENTRIES × 32 bytes {tag i64 = pc, table index i32 (-1: none yet), priv i32, heat i32, host address of pc i32}. */

@@ -10,7 +10,7 @@ import type { HostSemantics } from '../isa/types.js';
 import { Access, type Emit, type Helper, type LoadKind, type RegOperand } from '../isa/emit.js';
 import { H, JC_ENTRIES, JC_ENTRY } from './layout.js';
 import { TLB_ENTRIES } from './mmu/mmu.js';
-import { HostFn, UNIT_NUMBER } from './host-abi.js';
+import { HostFn, RAM_ADDR_READS, UNIT_NUMBER } from './host-abi.js';
 
 export const MSTATUS_SLOT = H.CSR + 0x300 * 8;
 export const FS_DIRTY_SD = (3n << 13n) | (1n << 63n);
@@ -125,7 +125,7 @@ export abstract class WasmEmit implements Emit {
     b.end();
   }
 
-  ramAddr(access: Access.Load | Access.Store, size: 4 | 8, addr: () => void): void {
+  ramAddr(access: Access.Load | Access.Store, size: 4 | 8, addr: () => void, readsToo = false): void {
     const b = this.b;
     addr(); b.set('a');
     b.get('a').op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).if();
@@ -136,7 +136,7 @@ export abstract class WasmEmit implements Emit {
     this.hostAddr();
     b.else();
     b.get('hb').get('a').mem(Op.I64Store, H.SCRATCH_ADDR);
-    this.callHost(HostFn.RamAddrSlow, () => b.i32(access).i32(size));
+    this.callHost(HostFn.RamAddrSlow, () => b.i32(readsToo ? access | RAM_ADDR_READS : access).i32(size));
     b.get('hb').mem(Op.I32Load, H.SCRATCH_VAL);
     b.end();
   }

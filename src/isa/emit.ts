@@ -43,8 +43,9 @@ export interface Emit {
   /**
    * Pushes (i32) the host address of a naturally aligned guest RAM access, for atomics: a misaligned
    * address raises an address-misaligned fault, MMIO an access fault, as for a store or load.
+   * `readsToo`: a store that also reads (an AMO), for the debug triggers.
    */
-  ramAddr(access: Access.Load | Access.Store, size: 4 | 8, addr: () => void): void;
+  ramAddr(access: Access.Load | Access.Store, size: 4 | 8, addr: () => void, readsToo?: boolean): void;
   /** Pushes (i32) the hart's base address, for state at H.* offsets. */
   hart(): void;
   /** Raises an illegal-instruction exception unless the FP unit is on (mstatus.FS != Off). */

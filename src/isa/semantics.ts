@@ -134,7 +134,7 @@ export const amo = (size: 4 | 8, combine: (e: Emit) => void): Sem => e => {
   const [h] = e.t32;
   e.x('rs1'); e.b.set(a);
   e.x('rs2'); e.b.set(src);
-  e.ramAddr(Access.Store, size, () => e.b.get(a)); e.b.set(h);
+  e.ramAddr(Access.Store, size, () => e.b.get(a), true); e.b.set(h);
   e.b.get(h).mem(size === 4 ? Op.I64Load32S : Op.I64Load).set(old);
   e.b.get(h).get(old).get(src); combine(e);
   e.b.mem(size === 4 ? Op.I64Store32 : Op.I64Store);

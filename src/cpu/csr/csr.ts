@@ -44,6 +44,7 @@ export function readCsr(h: Hart, n: number): boolean {
     case Csr.misa: return setOut(MISA_LO, MISA_HI);
     case Csr.mhartid: return setOut(h.index, 0);
     case Csr.mvendorid: case Csr.marchid: case Csr.mimpid: case Csr.mconfigptr: return setOut(0, 0);
+    case Csr.tselect: case Csr.tdata1: case Csr.tdata2: case Csr.tdata3: case Csr.tinfo: return h.triggers.read(n);
     case Csr.stvec: case Csr.scounteren: case Csr.senvcfg: case Csr.sscratch: case Csr.sepc: case Csr.scause:
     case Csr.stval: case Csr.mstatus: case Csr.medeleg: case Csr.mideleg: case Csr.mie: case Csr.mtvec:
     case Csr.mcounteren: case Csr.menvcfg: case Csr.mcountinhibit: case Csr.mscratch: case Csr.mepc:
@@ -95,6 +96,7 @@ export function writeCsr(h: Hart, n: number, lo: number, hi: number): boolean {
       return true;
     }
     case Csr.mcycle: case Csr.minstret: h.setInstret(hi, lo); return true;
+    case Csr.tselect: case Csr.tdata1: case Csr.tdata2: case Csr.tdata3: case Csr.tinfo: return h.triggers.write(n, lo, hi);
     case Csr.pmpcfg0: case Csr.pmpcfg2: {
       // Keep locked entries; the reserved R=0,W=1 combination is not writable.
       const fix = (w: number, old: number): number => {
