@@ -277,7 +277,8 @@ export interface VmHandle {
   /**
    * Moves the running VM to another host by live migration: `target` readies an incoming VM
    * there (the REST layer asks the other gasangd). The VM here ends as migrated; its disks (the
-   * same files: shared storage) belong to the target from then on. Any failure leaves it running.
+   * same files: shared storage) belong to the target from then on, or with `copyStorage` its
+   * overlays are copied there. Any failure leaves it running.
    */
   migrate(target: MigrationTarget, opts?: MigrateOptions): Promise<MigrationResult>;
   /** Attaches a console client; `write: true` takes the write side (conflict if held). */
