@@ -3,24 +3,15 @@
 // host sockets stay on the first network's side, bytes both ways arrive whole and in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { mulberry32 } from '../devices/virtio/testing.js';
-import { Guest, ip, type GuestTcp } from '../net/user/guest-double.js';
+import { Guest, ip, randomBytes, sha, type GuestTcp } from '../net/user/guest-double.js';
 import { UserNet } from '../net/user/usernet.js';
 import { SwitchoverBackend } from '../net/switchover.js';
 import { FlowChannel, relayFromSource, sendFlows, type OutgoingFlow } from './relay.js';
 import { FrameReader, FrameWriter, Tag } from './stream.js';
 
 const MiB = 1 << 20;
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-function randomBytes(n: number, seed: number): Buffer {
-  const r = mulberry32(seed), b = Buffer.alloc(n);
-  for (let i = 0; i < n; i += 4) b.writeUInt32LE((r() * 0x100000000) >>> 0, i);
-  return b;
-}
 
 /** Collects a socket's bytes until its end; rejects if it is reset first. */
 function collect(s: Socket): Promise<Buffer> {

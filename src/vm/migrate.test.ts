@@ -6,7 +6,7 @@
  * A VM with a user NIC moves with it: its forwarded port is bound on the target at switchover, and
  * a download under way through it completes whole, relayed from the source, while the guest counts on.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,17 +14,30 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Host } from './host.js';
-import { HostError, type MigrationTarget } from './types.js';
+import { HostError, type HostOptions, type MigrationTarget } from './types.js';
 import { ConsoleText, freePort, slowDownload, tempDir } from './testing.js';
 
 const counts = (text: string): number[] => [...text.matchAll(/N=(\d+)\r\n/g)].map(m => Number(m[1]));
 // One echo, so the background counter's lines cannot split it.
 const READ_DISK = 'echo "disk=$(dd if=/dev/vda bs=16 count=1 2>/dev/null | tr -dc a-z0-9-)"';
 
-test('a counting VM moves to another host with its disk and counts on; failures leave it running', { timeout: 600_000 }, async t => {
-  const { dir, cleanup } = tempDir('vm-migrate');
-  const a = new Host({ stateDir: join(dir, 'a') }), b = new Host({ stateDir: join(dir, 'b') });
+/** Two hosts in a temporary directory, closed after the test (b's state dir at `bState` in it); `toB` migrates to b. */
+function twoHosts(t: TestContext, name: string, opts: { aLog?: HostOptions['onLog']; bState?: string } = {}): { dir: string; a: Host; b: Host; toB: MigrationTarget } {
+  const { dir, cleanup } = tempDir(name);
+  const a = new Host({ stateDir: join(dir, 'a'), ...(opts.aLog ? { onLog: opts.aLog } : {}) }), b = new Host({ stateDir: join(dir, opts.bState ?? 'b') });
   t.after(async () => { await a.close({ timeoutMs: 1000 }); await b.close({ timeoutMs: 1000 }); cleanup(); });
+  return { dir, a, b, toB: { accept: async spec => ({ host: '127.0.0.1', ...(await b.acceptMigration(spec)) }) } };
+}
+
+/** The VM `name` on the target once its thread says it runs (just after it told the source). */
+async function arrived(b: Host, name: string): Promise<ReturnType<Host['get']>> {
+  const moved = b.get(name);
+  for (let i = 0; i < 100 && moved.info().state === 'starting'; i++) await new Promise(r => setTimeout(r, 20));
+  return moved;
+}
+
+test('a counting VM moves to another host with its disk and counts on; failures leave it running', { timeout: 600_000 }, async t => {
+  const { dir, a, b, toB } = twoHosts(t, 'vm-migrate');
   const base = join(dir, 'base.raw');
   writeFileSync(base, new Uint8Array(1 << 20));
   const vm = await a.create({ name: 'mover', memoryMiB: 128, drives: [{ file: base, overlay: true }] });
@@ -35,7 +48,6 @@ test('a counting VM moves to another host with its disk and counts on; failures 
   // In the background, so the shell still takes commands while it counts.
   con.client.write('(i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo N=$i; sleep 0.01; done) &\n');
   await con.waitFor('N=20\r\n', 30_000);
-  const toB: MigrationTarget = { accept: async spec => ({ host: '127.0.0.1', ...(await b.acceptMigration(spec)) }) };
 
   // Failures first: each leaves the VM running here, and the target keeps nothing.
   const refusals: [string, MigrationTarget, RegExp][] = [
@@ -60,9 +72,7 @@ test('a counting VM moves to another host with its disk and counts on; failures 
   assert.ok(seen.some(p => p.phase === 'precopy' && p.pagesSent > 0 && p.bytesSent > 0), 'pre-copy progress reported');
   assert.equal(vm.info().migration, undefined);
   assert.deepEqual([vm.info().state, vm.info().exit?.reason], ['stopped', 'migrated']);
-  const moved = b.get('mover');
-  // The target's thread tells its host it runs just after it told the source.
-  for (let i = 0; i < 100 && moved.info().state === 'starting'; i++) await new Promise(r => setTimeout(r, 20));
+  const moved = await arrived(b, 'mover');
   assert.equal(moved.info().state, 'running');
   const there = new ConsoleText(moved, true);
   const lastHere = counts(con.text).at(-1)!;
@@ -94,10 +104,8 @@ async function fetchPage(port: number, path: string, ms: number): Promise<string
 }
 
 test('a VM with a user NIC moves: its forwarded port, a download under way through it, and its way out follow it', { timeout: 600_000 }, async t => {
-  const { dir, cleanup } = tempDir('vm-migrate-nic');
   const logs: string[] = [];
-  const a = new Host({ stateDir: join(dir, 'a'), onLog: (vm, line) => logs.push(`${vm}: ${line}`) }), b = new Host({ stateDir: join(dir, 'b') });
-  t.after(async () => { await a.close({ timeoutMs: 1000 }); await b.close({ timeoutMs: 1000 }); cleanup(); });
+  const { a, b, toB } = twoHosts(t, 'vm-migrate-nic', { aLog: (vm, line) => logs.push(`${vm}: ${line}`) });
   const web = createHttpServer((_, res) => res.end('host-page'));
   await new Promise<void>(r => web.listen(0, '127.0.0.1', r));
   t.after(() => web.close());
@@ -119,11 +127,10 @@ test('a VM with a user NIC moves: its forwarded port, a download under way throu
   const download = slowDownload(fwd, '/big', 4 << 20);
   for (let i = 0; i < 600 && download.progress() < 6 << 20; i++) await new Promise(r => setTimeout(r, 50));
   assert.ok(download.progress() >= 6 << 20, `the download is under way (${download.progress()} bytes)`);
-  const result = await vm.migrate({ accept: async spec => ({ host: '127.0.0.1', ...(await b.acceptMigration(spec)) }) });
+  const result = await vm.migrate(toB);
   t.diagnostic(`migrated: ${JSON.stringify(result)} with ${download.progress()} bytes of the download come`);
   assert.equal(result.flowsMoved, 1, 'the download\'s flow moved');
-  const moved = b.get('web');
-  for (let i = 0; i < 100 && moved.info().state === 'starting'; i++) await new Promise(r => setTimeout(r, 20));
+  const moved = await arrived(b, 'web');
   const there = new ConsoleText(moved, true);
   const got = await download.done;
   assert.deepEqual(got, { sha: sum, bytes: 24 << 20 }, 'the download completes with the guest\'s checksum');
@@ -144,10 +151,8 @@ test('a VM with a user NIC moves: its forwarded port, a download under way throu
 });
 
 test('block migration: a VM writing its overlay moves with it to a host that shares only the base; every acknowledged write is there', { timeout: 600_000 }, async t => {
-  const { dir, cleanup } = tempDir('vm-migrate-blk');
   // The target's state directory is one level deeper: the overlay names its base by another relative path there.
-  const a = new Host({ stateDir: join(dir, 'a') }), b = new Host({ stateDir: join(dir, 'hosts', 'b') });
-  t.after(async () => { await a.close({ timeoutMs: 1000 }); await b.close({ timeoutMs: 1000 }); cleanup(); });
+  const { dir, a, b, toB } = twoHosts(t, 'vm-migrate-blk', { bState: join('hosts', 'b') });
   const base = join(dir, 'base.raw');
   writeFileSync(base, new Uint8Array(4 << 20));
   const vm = await a.create({ name: 'blk', memoryMiB: 128, drives: [{ file: base, overlay: true }] });
@@ -159,10 +164,9 @@ test('block migration: a VM writing its overlay moves with it to a host that sha
   con.client.write(`(i=0; while [ $i -lt 100000 ]; do i=$((i+1)); printf '%-16s' w$i | dd of=/dev/vda bs=16 seek=1 count=1 conv=fsync 2>/dev/null; echo W=$i; sleep 0.02; done) &\n`);
   await con.waitFor('W=10\r\n', 30_000);
 
-  const result = await vm.migrate({ accept: async spec => ({ host: '127.0.0.1', ...(await b.acceptMigration(spec)) }) }, { copyStorage: true });
+  const result = await vm.migrate(toB, { copyStorage: true });
   t.diagnostic(`migrated with its overlay: ${JSON.stringify(result)}`);
-  const moved = b.get('blk');
-  for (let i = 0; i < 100 && moved.info().state === 'starting'; i++) await new Promise(r => setTimeout(r, 20));
+  const moved = await arrived(b, 'blk');
   // The source's overlay is not the target's: gone here, the VM there goes on.
   const mine = join(dir, 'a', 'vms', vm.id, 'drive0.qcow2'), theirs = join(dir, 'hosts', 'b', 'vms', moved.id, 'drive0.qcow2');
   await a.remove('blk');

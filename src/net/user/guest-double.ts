@@ -5,6 +5,7 @@
  * It checks every frame it gets: IP and L4 checksums (after completing needsCsum ones) and GSO
  * frames cut with the offload segmenter, counting what is wrong in `errors`.
  */
+import { createHash } from 'node:crypto';
 import { Gso, plainFrame, type FrameMeta, type GuestOffloads, type NicPort, type NetBackend } from '../../devices/virtio/net/backend.js';
 import { mulberry32 } from '../../devices/virtio/testing.js';
 import { completeChecksum, Tcp4Segmenter } from '../offload.js';
@@ -13,6 +14,14 @@ import { be16, be32, Eth, EtherType, put16, put32 } from '../packet/ethernet.js'
 import { Ip4, IpProto, parseIp4, parseTcpOptions, seqDiff, seqLt, Tcp, TcpFlag, Udp, writeSynOptions } from '../packet/ip.js';
 
 export const ip = (s: string): number => parseIp4(s)!;
+export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Deterministic bytes to carry (a word of mulberry32 at a time), so a failing transfer can be replayed. */
+export function randomBytes(n: number, seed: number): Buffer {
+  const r = mulberry32(seed), b = Buffer.alloc(n);
+  for (let i = 0; i < n; i += 4) b.writeUInt32LE((r() * 0x100000000) >>> 0, i);
+  return b;
+}
 export const GATEWAY_MAC = Uint8Array.from([0x52, 0x55, 10, 0, 2, 2]);
 
 export interface Received { frame: Uint8Array; meta: FrameMeta }

@@ -2,22 +2,13 @@
 // 127.0.0.1 (the guest's 10.0.2.2), 4 MiB each way with checksums compared, in several weathers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { UserNet } from './usernet.js';
-import { mulberry32 } from '../../devices/virtio/testing.js';
-import { Guest, ip, type TcpOptions } from './guest-double.js';
+import { Guest, ip, randomBytes, sha, type TcpOptions } from './guest-double.js';
 import type { UserNetConfig } from './config.js';
 
 const MiB = 1 << 20;
-const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-function randomBytes(n: number, seed: number): Buffer {
-  const r = mulberry32(seed), b = Buffer.alloc(n);
-  for (let i = 0; i < n; i += 4) b.writeUInt32LE((r() * 0x100000000) >>> 0, i);
-  return b;
-}
 
 interface Peer { server: Server; port: number; got: Promise<Buffer>; sockets: Socket[] }
 
